@@ -1,0 +1,1 @@
+"""Partsemble build export: Kafka build events in, QuickBooks Online transactions out."""

@@ -1,0 +1,190 @@
+"""The ``build-export`` command line.
+
+Exit codes: 0 success, 1 the work failed, 2 bad usage or configuration (the message
+says what to change). Foreseeable mistakes never print a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from consumer import config as configuration
+from consumer import logs
+from consumer.errors import ConfigurationError, ExportServiceError
+
+log = logging.getLogger(__name__)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    logs.configure(args.log_level)
+    try:
+        return int(args.handler(args) or 0)
+    except ConfigurationError as exc:
+        print(f"build-export: {exc}", file=sys.stderr)
+        return 2
+    except ExportServiceError as exc:
+        print(f"build-export: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="build-export",
+        description="Export executed Partsemble builds to QuickBooks Online.",
+    )
+    parser.add_argument("--config", help="KEY=VALUE file of settings (environment wins)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    commands = parser.add_subparsers(metavar="COMMAND")
+
+    run = commands.add_parser("run", help="consume build events and export them")
+    run.add_argument("--until-idle", type=_seconds, metavar="SECONDS",
+                     help="exit once nothing has arrived for this long")
+    run.set_defaults(handler=_run)
+
+    produce = commands.add_parser("produce", help="publish JSON Lines records as Avro")
+    produce.add_argument("file", type=Path)
+    produce.add_argument("--topic", help="topic (default: the build events topic)")
+    produce.add_argument("--schema", choices=["BuildStatusChanged", "ExportCommand", "ExportStatusChanged"],
+                         help="record type of every line (default: guessed from the fields)")
+    produce.set_defaults(handler=_produce)
+
+    demo = commands.add_parser("demo", help="run the whole export locally and print the outcome")
+    demo.set_defaults(handler=_demo)
+
+    broker = commands.add_parser("broker", help="the local single-node Kafka broker")
+    broker_commands = broker.add_subparsers(metavar="ACTION")
+    for action in ("start", "stop", "status"):
+        sub = broker_commands.add_parser(action, help=f"{action} the local broker")
+        sub.set_defaults(handler=_broker, action=action)
+
+    emulator = commands.add_parser("emulator", help="serve the QuickBooks Online emulator")
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=8765)
+    emulator.add_argument("--seed", type=Path, help="JSON file of companies, accounts and items")
+    emulator.set_defaults(handler=_emulator)
+
+    tenants = commands.add_parser("tenants", help="companies' export settings and connections")
+    tenant_commands = tenants.add_subparsers(metavar="ACTION")
+    load = tenant_commands.add_parser("load", help="store the companies of a JSON file")
+    load.add_argument("file", type=Path)
+    load.set_defaults(handler=_tenants_load)
+    listing = tenant_commands.add_parser("list", help="list companies and connection health")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_tenants_list)
+    return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("seconds cannot be negative")
+    return value
+
+
+def _config(args: argparse.Namespace) -> configuration.Config:
+    return configuration.load(args.config)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from consumer import runner
+
+    summary = runner.run(_config(args), until_idle=args.until_idle)
+    log.info("consumer stopped after %d messages, %d published", summary.messages, summary.published)
+    return 0
+
+
+def _produce(args: argparse.Namespace) -> int:
+    from consumer import kafka_clients, runner
+    from producers import jsonl
+
+    config = _config(args)
+    messages = jsonl.read_file(args.file, args.schema)
+    producer = kafka_clients.producer(runner.bootstrap(config))
+    try:
+        sent = jsonl.publish(producer, args.topic or config.topics.builds, messages)
+    finally:
+        producer.close(timeout=10)
+    print(f"published {sent} record(s) to {args.topic or config.topics.builds}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from consumer import demo
+
+    return demo.run_demo(_config(args))
+
+
+def _broker(args: argparse.Namespace) -> int:
+    from consumer.broker import LocalBroker
+
+    broker = LocalBroker.from_env()
+    if args.action == "start":
+        print(f"Kafka broker answering at {broker.start()}")
+    elif args.action == "stop":
+        print("broker stopped" if broker.stop() else "no local broker was running")
+    else:
+        status = broker.status()
+        for key, value in status.items():
+            print(f"{key}: {value}")
+        return 0 if status.get("running") else 1
+    return 0
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    from consumer.emulator import EmulatorError, serve
+
+    try:
+        serve(args.host, args.port, args.seed)
+    except EmulatorError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    except OSError as exc:
+        raise ConfigurationError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}; choose another --port") from exc
+    return 0
+
+
+def _tenants_load(args: argparse.Namespace) -> int:
+    from consumer import tenants
+    from consumer.runner import open_store
+
+    entries = tenants.read(args.file)
+    tenants.load_into(open_store(_config(args)), entries)
+    print(f"stored {len(entries)} compan{'y' if len(entries) == 1 else 'ies'}: "
+          + ", ".join(e.settings.tenant_id for e in entries))
+    return 0
+
+
+def _tenants_list(args: argparse.Namespace) -> int:
+    from consumer.runner import open_store
+
+    store = open_store(_config(args))
+    rows = [
+        {"tenant": t.tenant_id, "realm": t.realm_id, "inventory_mode": t.inventory_mode.value,
+         "export_mode": t.export_mode.value, "connection": store.connection_status(t.tenant_id) or "NONE"}
+        for t in store.tenants()
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        from consumer.table import render
+
+        print(render(["tenant", "realm", "inventory_mode", "export_mode", "connection"], rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

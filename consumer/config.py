@@ -1,0 +1,164 @@
+"""Configuration from environment variables, and optionally from a KEY=VALUE file.
+
+Variables set in the environment win over the file (``BUILD_EXPORT_CONFIG`` or
+``--config``). Secrets (the QuickBooks client secret, the token key, a database
+password) are never printed: ``describe()`` masks them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from consumer.errors import ConfigurationError
+from consumer.quickbooks_client import QuickBooksApp
+from consumer.store import mask_url
+
+DEFAULT_TOPICS = {
+    "builds": "partsemble.builds.status-changed",
+    "commands": "partsemble.builds.export-commands",
+    "status": "partsemble.builds.export-status",
+    "dlt": "partsemble.builds.export-dlt",
+}
+
+
+@dataclass(frozen=True)
+class Topics:
+    builds: str = DEFAULT_TOPICS["builds"]
+    commands: str = DEFAULT_TOPICS["commands"]
+    status: str = DEFAULT_TOPICS["status"]
+    dlt: str = DEFAULT_TOPICS["dlt"]
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> Topics:
+        return cls(**{name: f"{prefix}{topic}" for name, topic in DEFAULT_TOPICS.items()})
+
+
+@dataclass(frozen=True)
+class Config:
+    bootstrap_servers: str | None
+    group_id: str
+    topics: Topics
+    database_url: str
+    token_key: str
+    home: Path
+    quickbooks: QuickBooksApp | None
+
+    def require_quickbooks(self) -> QuickBooksApp:
+        if self.quickbooks is None:
+            raise ConfigurationError(
+                "QuickBooks is not configured: set QBO_CLIENT_ID, QBO_CLIENT_SECRET and "
+                "QBO_ENVIRONMENT (production, sandbox, or the discovery document URL of "
+                "a QuickBooks emulator), and QBO_API_URL when using an emulator."
+            )
+        return self.quickbooks
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "kafka": self.bootstrap_servers or "(local broker)",
+            "group": self.group_id,
+            "topics": ", ".join(vars(self.topics).values()),
+            "database": mask_url(self.database_url),
+            "quickbooks": self.quickbooks.environment if self.quickbooks else "(not configured)",
+        }
+
+
+def home_dir(env: dict[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env.get("PARTSEMBLE_HOME") or Path.home() / ".cache" / "partsemble-build-export")
+
+
+def load(config_file: str | None = None, env: dict[str, str] | None = None) -> Config:
+    values = dict(_read_file(config_file or os.environ.get("BUILD_EXPORT_CONFIG")))
+    values.update(os.environ if env is None else env)
+    home = home_dir(values)
+
+    return Config(
+        bootstrap_servers=values.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+        group_id=values.get("BUILD_EXPORT_GROUP_ID", "partsemble-build-export"),
+        topics=Topics(
+            builds=values.get("BUILD_EXPORT_TOPIC_BUILDS", DEFAULT_TOPICS["builds"]),
+            commands=values.get("BUILD_EXPORT_TOPIC_COMMANDS", DEFAULT_TOPICS["commands"]),
+            status=values.get("BUILD_EXPORT_TOPIC_STATUS", DEFAULT_TOPICS["status"]),
+            dlt=values.get("BUILD_EXPORT_TOPIC_DLT", DEFAULT_TOPICS["dlt"]),
+        ),
+        database_url=values.get("BUILD_EXPORT_DATABASE_URL") or f"sqlite:///{home / 'build-export.db'}",
+        token_key=values.get("BUILD_EXPORT_TOKEN_KEY") or _local_token_key(home),
+        home=home,
+        quickbooks=_quickbooks(values),
+    )
+
+
+def _quickbooks(values: dict[str, str]) -> QuickBooksApp | None:
+    names = ("QBO_CLIENT_ID", "QBO_CLIENT_SECRET", "QBO_ENVIRONMENT")
+    present = [n for n in names if values.get(n)]
+    if not present:
+        return None
+    missing = [n for n in names if not values.get(n)]
+    if missing:
+        raise ConfigurationError(f"QuickBooks is half configured: also set {', '.join(missing)}.")
+
+    environment = values["QBO_ENVIRONMENT"]
+    if environment not in ("production", "sandbox") and not environment.startswith(("http://", "https://")):
+        raise ConfigurationError(
+            f"QBO_ENVIRONMENT={environment!r} is not valid: use production, sandbox "
+            "(lower case), or the URL of a discovery document."
+        )
+    try:
+        timeout = float(values.get("QBO_TIMEOUT_SECONDS", "30"))
+    except ValueError as exc:
+        raise ConfigurationError("QBO_TIMEOUT_SECONDS must be a number of seconds") from exc
+    return QuickBooksApp(
+        client_id=values["QBO_CLIENT_ID"],
+        client_secret=values["QBO_CLIENT_SECRET"],
+        environment=environment,
+        api_url=values.get("QBO_API_URL") or None,
+        timeout_seconds=timeout,
+    )
+
+
+def _read_file(path: str | None) -> list[tuple[str, str]]:
+    if not path:
+        return []
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read configuration file {path}: {exc.strerror}") from exc
+    pairs = []
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            raise ConfigurationError(f"{path}:{number}: expected KEY=VALUE")
+        key, value = line.split("=", 1)
+        pairs.append((key.strip(), value.strip().strip('"').strip("'")))
+    return pairs
+
+
+def _local_token_key(home: Path) -> str:
+    """A key kept beside the local database, for development and the demo.
+
+    Production sets BUILD_EXPORT_TOKEN_KEY so the key never sits next to the data.
+    """
+    from cryptography.fernet import Fernet
+
+    path = home / "token.key"
+    if path.exists():
+        return path.read_text().strip()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        key = Fernet.generate_key().decode()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        return key
+    except FileExistsError:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot keep a token key in {home} ({exc.strerror}): set BUILD_EXPORT_TOKEN_KEY "
+            "or PARTSEMBLE_HOME to a writable folder"
+        ) from exc
+

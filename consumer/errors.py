@@ -1,0 +1,69 @@
+"""Errors of the build export service, named by what the caller should do.
+
+    ExportServiceError                 root of everything this service raises
+    ├── ConfigurationError             bad settings: stop the command, say what to change
+    ├── InvalidInput                   an event that can never be processed: dead-letter it
+    │   ├── UndecodableMessage         bytes that are not a framed Avro record we know
+    │   └── InvalidEvent               a decoded record that breaks a rule of the domain
+    └── ExportFailure                  an export that did not reach the books
+        ├── NeedsPerson                a person must fix something (account, link, connection)
+        ├── RetryLater                 transient trouble that outlasted the in-call retries
+        └── Rejected                   QuickBooks refused the transaction for another reason
+
+Third-party errors (Avro, HTTP, QuickBooks faults, SQL) are mapped into these where they
+are raised, with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class ExportServiceError(Exception):
+    """Root of the service's errors."""
+
+
+class ConfigurationError(ExportServiceError):
+    """Configuration is missing or wrong; the message says what to change."""
+
+
+class InvalidInput(ExportServiceError):
+    """Input that can never be processed; it belongs on the dead-letter topic."""
+
+    stage = "validate"
+
+
+class UndecodableMessage(InvalidInput):
+    """The bytes are not an Avro record framed with a schema this service knows."""
+
+    stage = "decode"
+
+
+class InvalidEvent(InvalidInput):
+    """A decoded record that is impossible in the domain."""
+
+
+class ExportFailure(ExportServiceError):
+    """An export that did not reach the books.
+
+    ``code`` is stable and machine-readable; ``message`` is for the person who fixes it.
+    """
+
+    retryable = False
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class NeedsPerson(ExportFailure):
+    """Something only a person can fix: a setting, a link, a connection."""
+
+
+class RetryLater(ExportFailure):
+    """Transient trouble (throttling, timeouts, server errors) that outlasted retries."""
+
+    retryable = True
+
+
+class Rejected(ExportFailure):
+    """QuickBooks refused the transaction; its message is passed on verbatim."""

@@ -1,0 +1,45 @@
+"""The outbox relay: publishes committed outbox rows to Kafka, then marks them sent.
+
+A row is marked only after the broker acknowledged it, so a crash in between sends it
+again (at least once); consumers of the status topic de-duplicate by event id.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from consumer.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    def __init__(self, store: Store, producer: KafkaProducer, timeout_seconds: float = 30) -> None:
+        self._store = store
+        self._producer = producer
+        self._timeout = timeout_seconds
+
+    def flush(self) -> int:
+        """Publish everything not yet published; returns how many rows went out."""
+        sent = 0
+        while rows := self._store.unpublished():
+            futures = [
+                (row.id, self._producer.send(row.topic, key=row.key, value=row.value, headers=row.header_list()))
+                for row in rows
+            ]
+            self._producer.flush(timeout=self._timeout)
+            done = []
+            for row_id, future in futures:
+                try:
+                    future.get(timeout=self._timeout)
+                    done.append(row_id)
+                except KafkaError as exc:
+                    log.warning("outbox row %s not published yet: %s", row_id, exc)
+            self._store.mark_published(done)
+            sent += len(done)
+            if len(done) < len(rows):
+                break
+        return sent

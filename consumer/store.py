@@ -1,0 +1,327 @@
+"""The service's state in SQL, through SQLAlchemy: SQLite by default, PostgreSQL in
+production.
+
+Tables: companies' export settings and connections (tokens encrypted at rest), builds'
+latest snapshots, exports and their outcome, processed event ids (the inbox) and the
+outbox of messages still to publish.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from consumer.errors import ConfigurationError
+from consumer.model import ExportMode, InventoryMode, TenantSettings
+from consumer.quickbooks_client import Tokens
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class TenantRow(Base):
+    __tablename__ = "tenants"
+
+    tenant_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    realm_id: Mapped[str] = mapped_column(String(64))
+    inventory_mode: Mapped[str] = mapped_column(String(32))
+    export_mode: Mapped[str] = mapped_column(String(16), default=ExportMode.AUTO.value)
+    cogs_account_id: Mapped[str | None] = mapped_column(String(64))
+    waste_account_id: Mapped[str | None] = mapped_column(String(64))
+    build_debit_account_id: Mapped[str | None] = mapped_column(String(64))
+    build_credit_account_id: Mapped[str | None] = mapped_column(String(64))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    def settings(self) -> TenantSettings:
+        return TenantSettings(
+            tenant_id=self.tenant_id,
+            realm_id=self.realm_id,
+            inventory_mode=InventoryMode(self.inventory_mode),
+            export_mode=ExportMode(self.export_mode),
+            cogs_account_id=self.cogs_account_id,
+            waste_account_id=self.waste_account_id,
+            build_debit_account_id=self.build_debit_account_id,
+            build_credit_account_id=self.build_credit_account_id,
+            timezone=self.timezone,
+        )
+
+
+class ConnectionRow(Base):
+    __tablename__ = "connections"
+
+    tenant_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    realm_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="CONNECTED")
+    refresh_token: Mapped[bytes] = mapped_column(LargeBinary)
+    access_token: Mapped[bytes | None] = mapped_column(LargeBinary)
+    access_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BuildRow(Base):
+    __tablename__ = "builds"
+
+    build_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(200), index=True)
+    build_number: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event_id: Mapped[str] = mapped_column(String(36))
+    snapshot: Mapped[str] = mapped_column(Text)  # the event's JSON form
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ExportRow(Base):
+    """One export of a build: the build itself, or its waste."""
+
+    __tablename__ = "exports"
+    __table_args__ = (UniqueConstraint("build_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    build_id: Mapped[str] = mapped_column(String(36), index=True)
+    tenant_id: Mapped[str] = mapped_column(String(200), index=True)
+    build_number: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(8))
+    reference: Mapped[str] = mapped_column(String(21))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    request_id: Mapped[str | None] = mapped_column(String(50))
+    causation_id: Mapped[str | None] = mapped_column(String(64))
+    transaction_type: Mapped[str | None] = mapped_column(String(32))
+    transaction_id: Mapped[str | None] = mapped_column(String(64))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    retryable: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ProcessedEvent(Base):
+    __tablename__ = "processed_events"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(255))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(Integer)
+    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OutboxRow(Base):
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(255))
+    key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of [name, hex value]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+    def header_list(self) -> list[tuple[str, bytes]]:
+        return [(name, bytes.fromhex(value)) for name, value in json.loads(self.headers)]
+
+
+class TokenCipher:
+    """Encrypts tokens at rest with a Fernet key."""
+
+    def __init__(self, key: str) -> None:
+        try:
+            self._fernet = Fernet(key.encode())
+        except (ValueError, TypeError) as exc:
+            raise ConfigurationError(
+                "BUILD_EXPORT_TOKEN_KEY is not a valid Fernet key (32 url-safe base64 "
+                "bytes); make one with `build-export tenants new-key`"
+            ) from exc
+
+    def seal(self, secret: str) -> bytes:
+        return self._fernet.encrypt(secret.encode())
+
+    def open(self, sealed: bytes) -> str:
+        try:
+            return self._fernet.decrypt(sealed).decode()
+        except InvalidToken as exc:
+            raise ConfigurationError(
+                "stored tokens cannot be decrypted with BUILD_EXPORT_TOKEN_KEY: use the "
+                "key they were stored with, or load the companies' connections again"
+            ) from exc
+
+
+class Store:
+    def __init__(self, url: str, cipher: TokenCipher) -> None:
+        self.url = url
+        self._cipher = cipher
+        try:
+            self._engine = create_engine(url, future=True)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise ConfigurationError(f"cannot use database URL {mask_url(url)}: {exc}") from exc
+        if self._engine.dialect.name == "sqlite":
+            event.listen(self._engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+
+    def create_schema(self) -> None:
+        try:
+            Base.metadata.create_all(self._engine)
+        except SQLAlchemyError as exc:
+            cause = getattr(exc, "orig", None) or exc
+            raise ConfigurationError(f"cannot open database {mask_url(self.url)}: {cause}") from exc
+
+    @contextmanager
+    def begin(self) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back on error."""
+        with self._sessions.begin() as session:
+            yield session
+
+    # -- companies and their connections ---------------------------------------------
+
+    def tenant(self, tenant_id: str) -> TenantSettings | None:
+        with self.begin() as s:
+            row = s.get(TenantRow, tenant_id)
+            return row.settings() if row else None
+
+    def tenants(self) -> list[TenantSettings]:
+        with self.begin() as s:
+            return [r.settings() for r in s.scalars(select(TenantRow).order_by(TenantRow.tenant_id))]
+
+    def save_tenant(self, settings: TenantSettings) -> None:
+        with self.begin() as s:
+            row = s.get(TenantRow, settings.tenant_id) or TenantRow(tenant_id=settings.tenant_id)
+            row.realm_id = settings.realm_id
+            row.inventory_mode = settings.inventory_mode.value
+            row.export_mode = settings.export_mode.value
+            row.cogs_account_id = settings.cogs_account_id
+            row.waste_account_id = settings.waste_account_id
+            row.build_debit_account_id = settings.build_debit_account_id
+            row.build_credit_account_id = settings.build_credit_account_id
+            row.timezone = settings.timezone
+            row.updated_at = utcnow()
+            s.add(row)
+
+    def connect(self, tenant_id: str, realm_id: str, refresh_token: str) -> None:
+        """Store a new connection: a refresh token granted for ``realm_id``."""
+        with self.begin() as s:
+            row = s.get(ConnectionRow, tenant_id) or ConnectionRow(tenant_id=tenant_id)
+            row.realm_id = realm_id
+            row.status = "CONNECTED"
+            row.refresh_token = self._cipher.seal(refresh_token)
+            row.access_token = None
+            row.access_expires_at = None
+            row.updated_at = utcnow()
+            s.add(row)
+
+    def connection_status(self, tenant_id: str) -> str | None:
+        with self.begin() as s:
+            row = s.get(ConnectionRow, tenant_id)
+            return row.status if row else None
+
+    def load_tokens(self, tenant_id: str) -> Tokens | None:
+        with self.begin() as s:
+            row = s.get(ConnectionRow, tenant_id)
+            if row is None or row.status != "CONNECTED":
+                return None
+            return Tokens(
+                refresh_token=self._cipher.open(row.refresh_token),
+                access_token=self._cipher.open(row.access_token) if row.access_token else None,
+                access_expires_at=as_utc(row.access_expires_at),
+            )
+
+    def save_tokens(self, tenant_id: str, tokens: Tokens) -> None:
+        with self.begin() as s:
+            row = s.get(ConnectionRow, tenant_id)
+            if row is None:
+                return
+            row.refresh_token = self._cipher.seal(tokens.refresh_token)
+            row.access_token = self._cipher.seal(tokens.access_token) if tokens.access_token else None
+            row.access_expires_at = tokens.access_expires_at
+            row.status = "CONNECTED"
+            row.updated_at = utcnow()
+
+    def mark_connection(self, tenant_id: str, status: str) -> None:
+        with self.begin() as s:
+            row = s.get(ConnectionRow, tenant_id)
+            if row is not None:
+                row.status = status
+                row.access_token = None
+                row.updated_at = utcnow()
+
+    # -- exports ----------------------------------------------------------------------
+
+    def exports(self, build_ids: list[str] | None = None, tenant_id: str | None = None) -> list[ExportRow]:
+        with self.begin() as s:
+            query = select(ExportRow).order_by(ExportRow.tenant_id, ExportRow.build_number, ExportRow.kind)
+            if build_ids:
+                query = query.where(ExportRow.build_id.in_(build_ids))
+            if tenant_id:
+                query = query.where(ExportRow.tenant_id == tenant_id)
+            return list(s.scalars(query))
+
+    def builds(self, tenant_id: str | None = None) -> list[BuildRow]:
+        with self.begin() as s:
+            query = select(BuildRow).order_by(BuildRow.tenant_id, BuildRow.build_number)
+            if tenant_id:
+                query = query.where(BuildRow.tenant_id == tenant_id)
+            return list(s.scalars(query))
+
+    # -- outbox -----------------------------------------------------------------------
+
+    def unpublished(self, limit: int = 500) -> list[OutboxRow]:
+        with self.begin() as s:
+            query = select(OutboxRow).where(OutboxRow.published_at.is_(None)).order_by(OutboxRow.id).limit(limit)
+            return list(s.scalars(query))
+
+    def mark_published(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        with self.begin() as s:
+            for row in s.scalars(select(OutboxRow).where(OutboxRow.id.in_(ids))):
+                row.published_at = utcnow()
+
+
+def outbox_row(topic: str, key: str | None, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> OutboxRow:
+    encoded = json.dumps([[name, data.hex()] for name, data in headers or []])
+    return OutboxRow(topic=topic, key=key.encode() if key else None, value=value, headers=encoded)
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored here is UTC.
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def mask_url(url: str) -> str:
+    # Never echo a database password.
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

@@ -1,0 +1,101 @@
+"""Companies' export settings and connections, as read from a JSON file.
+
+    {"tenants": [{"tenant_id": "acme", "realm_id": "9130...", "inventory_mode": "SYNCED",
+                  "export_mode": "AUTO", "cogs_account_id": "80", "timezone": "America/Chicago",
+                  "connection": {"refresh_token": "..."}}]}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from consumer.errors import ConfigurationError
+from consumer.model import ExportMode, InventoryMode, TenantSettings
+from consumer.store import Store
+
+_SETTING_NAMES = {f.name for f in fields(TenantSettings)}
+
+
+@dataclass(frozen=True)
+class TenantEntry:
+    settings: TenantSettings
+    refresh_token: str | None
+
+
+def parse(document: Any, source: str = "tenants file") -> list[TenantEntry]:
+    if not isinstance(document, dict) or not isinstance(document.get("tenants"), list):
+        raise ConfigurationError(f'{source}: expected {{"tenants": [ ... ]}}')
+    entries = [_entry(raw, f"{source}: tenants[{i}]") for i, raw in enumerate(document["tenants"])]
+    ids = [e.settings.tenant_id for e in entries]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ConfigurationError(f"{source}: tenant ids appear twice: {', '.join(duplicates)}")
+    return entries
+
+
+def read(path: Path) -> list[TenantEntry]:
+    try:
+        document = json.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{path} is not valid JSON: {exc}") from exc
+    return parse(document, str(path))
+
+
+def load_into(store: Store, entries: list[TenantEntry]) -> None:
+    for entry in entries:
+        store.save_tenant(entry.settings)
+        if entry.refresh_token:
+            store.connect(entry.settings.tenant_id, entry.settings.realm_id, entry.refresh_token)
+
+
+def _entry(raw: Any, where: str) -> TenantEntry:
+    if not isinstance(raw, dict):
+        raise ConfigurationError(f"{where}: expected an object")
+    unknown = sorted(set(raw) - _SETTING_NAMES - {"connection"})
+    if unknown:
+        raise ConfigurationError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+    for required in ("tenant_id", "realm_id", "inventory_mode"):
+        if not isinstance(raw.get(required), str) or not raw[required].strip():
+            raise ConfigurationError(f"{where}: {required} is required")
+
+    settings = {k: v for k, v in raw.items() if k != "connection"}
+    for name, value in settings.items():
+        if value is not None and not isinstance(value, str):
+            raise ConfigurationError(f"{where}: {name} must be a string")
+    settings["inventory_mode"] = _choice(InventoryMode, settings["inventory_mode"], where, "inventory_mode")
+    settings["export_mode"] = _choice(ExportMode, settings.get("export_mode") or "AUTO", where, "export_mode")
+    settings["timezone"] = _timezone(settings.get("timezone") or "UTC", where)
+    return TenantEntry(TenantSettings(**settings), _refresh_token(raw.get("connection"), where))
+
+
+def _choice(kind: type[InventoryMode] | type[ExportMode], value: str, where: str, name: str) -> Any:
+    try:
+        return kind(value.upper().replace("-", "_"))
+    except ValueError:
+        choices = ", ".join(m.value for m in kind)
+        raise ConfigurationError(f"{where}: {name} {value!r} is not one of {choices}") from None
+
+
+def _timezone(value: str, where: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(
+            f"{where}: timezone {value!r} is not an IANA time zone such as Europe/Berlin"
+        ) from None
+    return value
+
+
+def _refresh_token(connection: Any, where: str) -> str | None:
+    if connection is None:
+        return None
+    token = connection.get("refresh_token") if isinstance(connection, dict) else None
+    if not isinstance(token, str) or not token:
+        raise ConfigurationError(f'{where}: connection needs {{"refresh_token": "..."}}')
+    return token

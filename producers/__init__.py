@@ -1,0 +1,1 @@
+"""Tools that publish the service's input: JSON Lines files and the demo's builds."""

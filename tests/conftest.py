@@ -1,0 +1,115 @@
+"""Fixtures shared by the whole suite.
+
+Tests that need Kafka take ``kafka_bootstrap``: one real broker per session, found in
+this order: ``KAFKA_BOOTSTRAP_SERVERS`` if set, a Kafka container if a Docker engine
+answers, else the project's ``LocalBroker`` on ``KAFKA_TEST_PORT`` (default 19192).
+A missing broker fails the run; it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError
+
+from consumer.broker import BrokerError, LocalBroker
+
+TEST_PORT = 19192
+KAFKA_IMAGE = "confluentinc/cp-kafka:7.6.0"
+TOPIC_READY_TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """``host:port`` of a real Kafka broker for this test session."""
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+    elif _docker_answers():
+        yield from _kafka_container()
+    else:
+        yield from _local_broker()
+
+
+@pytest.fixture
+def topic_factory(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
+    """``make(prefix, partitions=3)`` creates a uniquely named, ready topic."""
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="tests")
+    created: list[str] = []
+
+    def make(prefix: str, partitions: int = 3) -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+        admin.create_topics([NewTopic(name, partitions, replication_factor=1)])
+        created.append(name)
+        admin.wait_for_topics([name], timeout_ms=TOPIC_READY_TIMEOUT_MS)
+        return name
+
+    yield make
+
+    try:
+        if created:
+            admin.delete_topics(created)
+    except KafkaError:
+        pass  # best effort: names are unique, a leftover topic harms no other test
+    finally:
+        admin.close()
+
+
+@pytest.fixture
+def unique_group() -> str:
+    """A consumer group id no other test uses."""
+    return f"test-group-{uuid.uuid4().hex[:12]}"
+
+
+def _docker_answers() -> bool:
+    """True if a Docker engine answers a ping within two seconds."""
+    if not os.environ.get("DOCKER_HOST") and not Path("/var/run/docker.sock").exists():
+        return False
+    try:
+        import docker
+
+        return bool(docker.from_env(timeout=2).ping())
+    except Exception:  # any failure here only means "no usable Docker"
+        return False
+
+
+def _kafka_container() -> Iterator[str]:
+    from testcontainers.community.kafka import KafkaContainer
+
+    container = KafkaContainer(KAFKA_IMAGE).with_kraft()
+    try:
+        container.start()
+        failure = ""
+    except Exception as exc:
+        failure = f"Docker answered but the Kafka container did not start: {exc}"
+    # Failed outside the except block, so the report shows the reason alone.
+    if failure:
+        pytest.fail(failure, pytrace=False)
+    try:
+        yield container.get_bootstrap_server()
+    finally:
+        container.stop()
+
+
+def _local_broker() -> Iterator[str]:
+    try:
+        broker = LocalBroker.from_env("KAFKA_TEST_PORT", TEST_PORT)
+        # Another session may have started it; then that session stops it.
+        started_here = broker.status()["pid"] is None
+        bootstrap = broker.start()
+        failure = ""
+    except BrokerError as exc:
+        failure = f"No Kafka broker for the tests: {exc}"
+    if failure:
+        pytest.fail(failure, pytrace=False)
+    try:
+        yield bootstrap
+    finally:
+        if started_here:
+            broker.stop()
