@@ -26,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    logs.configure(args.log_level)
+    logs.configure(args.log_level or ("WARNING" if args.handler is _demo else "INFO"))
     try:
         return int(args.handler(args) or 0)
     except ConfigurationError as exc:
@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Export executed Partsemble builds to QuickBooks Online.",
     )
     parser.add_argument("--config", help="KEY=VALUE file of settings (environment wins)")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="default INFO; WARNING for the demo, whose table tells the story")
     commands = parser.add_subparsers(metavar="COMMAND")
 
     run = commands.add_parser("run", help="consume build events and export them")

@@ -44,5 +44,6 @@ def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # kafka-python is chatty at INFO about connections and rebalances.
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    # kafka-python is chatty about connections and rebalances, and warns about a group
+    # coordinator that is still being elected; what matters surfaces as an error.
+    logging.getLogger("kafka").setLevel(logging.WARNING if root.level <= logging.INFO else logging.ERROR)
