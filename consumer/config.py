@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from consumer.errors import ConfigurationError
+from consumer.exporter import RetryPolicy
 from consumer.quickbooks_client import QuickBooksApp
 from consumer.store import mask_url
 
@@ -44,6 +45,7 @@ class Config:
     token_key: str
     home: Path
     quickbooks: QuickBooksApp | None
+    retry_policy: RetryPolicy = RetryPolicy()
 
     def require_quickbooks(self) -> QuickBooksApp:
         if self.quickbooks is None:
@@ -87,7 +89,23 @@ def load(config_file: str | None = None, env: dict[str, str] | None = None) -> C
         token_key=values.get("BUILD_EXPORT_TOKEN_KEY") or _local_token_key(home),
         home=home,
         quickbooks=_quickbooks(values),
+        retry_policy=_retry_policy(values.get("BUILD_EXPORT_RETRY_DELAYS")),
     )
+
+
+def _retry_policy(text: str | None) -> RetryPolicy:
+    if not text:
+        return RetryPolicy()
+    try:
+        delays = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        delays = ()
+    if not delays or any(d < 0 for d in delays):
+        raise ConfigurationError(
+            f"BUILD_EXPORT_RETRY_DELAYS={text!r}: give the seconds between scheduled retries, "
+            "comma-separated, e.g. 30,120,600"
+        )
+    return RetryPolicy(delays)
 
 
 def _quickbooks(values: dict[str, str]) -> QuickBooksApp | None:

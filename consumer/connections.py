@@ -7,12 +7,14 @@ import threading
 from consumer.errors import NeedsPerson
 from consumer.model import TenantSettings
 from consumer.quickbooks_client import CompanyConnection, QuickBooksApp
+from consumer.ratelimit import CompanyRateLimiter, Limits
 from consumer.store import Store
 
 
 class Connections:
-    def __init__(self, app: QuickBooksApp, store: Store) -> None:
+    def __init__(self, app: QuickBooksApp, store: Store, limits: Limits = Limits()) -> None:
         self._app = app
+        self._limits = limits
         self._store = store
         self._by_tenant: dict[str, CompanyConnection] = {}
         self._lock = threading.Lock()
@@ -34,6 +36,9 @@ class Connections:
         with self._lock:
             connection = self._by_tenant.get(settings.tenant_id)
             if connection is None or connection.realm_id != settings.realm_id:
-                connection = CompanyConnection(self._app, settings.tenant_id, settings.realm_id, self._store)
+                connection = CompanyConnection(
+                    self._app, settings.tenant_id, settings.realm_id, self._store,
+                    CompanyRateLimiter(self._limits),
+                )
                 self._by_tenant[settings.tenant_id] = connection
             return connection

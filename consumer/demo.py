@@ -18,7 +18,7 @@ from consumer import kafka_clients, runner, tenants
 from consumer.config import Config, Topics
 from consumer.emulator import Emulator
 from consumer.quickbooks_client import QuickBooksApp
-from consumer.service import SETTLED
+from consumer.recording import SETTLED
 from consumer.store import ExportRow, Store
 from consumer.table import render
 from consumer.topics import ensure_topics

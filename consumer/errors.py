@@ -8,6 +8,7 @@
     └── ExportFailure                  an export that did not reach the books
         ├── NeedsPerson                a person must fix something (account, link, connection)
         ├── RetryLater                 transient trouble that outlasted the in-call retries
+        │   └── Throttled              QuickBooks asked this company to wait
         └── Rejected                   QuickBooks refused the transaction for another reason
 
 Third-party errors (Avro, HTTP, QuickBooks faults, SQL) are mapped into these where they
@@ -63,6 +64,17 @@ class RetryLater(ExportFailure):
     """Transient trouble (throttling, timeouts, server errors) that outlasted retries."""
 
     retryable = True
+
+
+class Throttled(RetryLater):
+    """QuickBooks throttled this company; its exports wait, the others go on."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(
+            "QB_3001",
+            f"QuickBooks is throttling this company; exports resume in {retry_after:.0f} s",
+        )
+        self.retry_after = retry_after
 
 
 class Rejected(ExportFailure):

@@ -1,19 +1,22 @@
-"""What must hold in QuickBooks before an export is posted, checked by asking it.
+"""What must hold in QuickBooks before an export is posted.
 
-The settings and links a build needs are checked without I/O in ``translate``; here the
-accounts and items they name are looked up (QuickBooks' queries return active records
-only, so an absent one is missing or inactive), so that a person learns exactly which
-setting or product to fix instead of reading a raw QuickBooks fault.
+The settings and links a build needs are checked without I/O in ``translate``. Here the
+accounts and items an export names are looked up (a few at a time, and kept for a
+minute per company) and checked the way QuickBooks would check them, so that a person
+learns exactly which setting or product to fix instead of reading a raw fault.
+QuickBooks' queries return active records only: an absent one is missing or inactive.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
 from consumer.errors import NeedsPerson
-from consumer.model import (
-    AccountingRequest,
-    InventoryAdjustmentRequest,
-    TenantSettings,
-)
+from consumer.model import AccountingRequest, InventoryAdjustmentRequest, TenantSettings
 from consumer.quickbooks_client import CompanyConnection, escape_query_value
 
 _ACCOUNT_SETTINGS = (
@@ -22,30 +25,62 @@ _ACCOUNT_SETTINGS = (
     ("build_debit_account_id", "build debit account"),
     ("build_credit_account_id", "build credit account"),
 )
+_IDS_PER_QUERY = 100
 
 
-def check_references(
-    connection: CompanyConnection, request: AccountingRequest, settings: TenantSettings
-) -> None:
-    _check_accounts(connection, request, settings)
-    if isinstance(request, InventoryAdjustmentRequest):
-        _check_items(connection, request)
+@dataclass
+class References:
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _account_ids(request: AccountingRequest) -> list[str]:
+class ReferenceCache:
+    """A company's accounts and items, as recently read from QuickBooks."""
+
+    def __init__(self, ttl_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._read_at = clock()
+        self._refs = References()
+
+    def forget(self) -> None:
+        self._refs = References()
+
+    def fetch(self, connection: CompanyConnection, requests: Iterable[AccountingRequest]) -> References:
+        if self._clock() - self._read_at > self._ttl:
+            self.forget()
+            self._read_at = self._clock()
+        requests = list(requests)
+        accounts = {a for r in requests for a in account_ids(r)} - set(self._refs.accounts)
+        items = {i for r in requests for i in item_ids(r)} - set(self._refs.items)
+        self._refs.accounts.update(_by_id(connection, "Account", accounts))
+        self._refs.items.update(_by_id(connection, "Item", items))
+        return self._refs
+
+
+def account_ids(request: AccountingRequest) -> list[str]:
     if isinstance(request, InventoryAdjustmentRequest):
         return [request.adjust_account_id]
     return list(dict.fromkeys(line.account_id for line in request.lines))
 
 
-def _check_accounts(
-    connection: CompanyConnection, request: AccountingRequest, settings: TenantSettings
-) -> None:
-    ids = _account_ids(request)
-    found = {a["Id"]: a for a in connection.query(_select_by_ids("Account", ids))}
+def item_ids(request: AccountingRequest) -> list[str]:
+    if isinstance(request, InventoryAdjustmentRequest):
+        return list(dict.fromkeys(line.item_id for line in request.lines))
+    return []
+
+
+def check(request: AccountingRequest, settings: TenantSettings, refs: References) -> None:
+    """Raise ``NeedsPerson`` naming every account or product that needs fixing."""
+    _check_accounts(request, settings, refs)
+    if isinstance(request, InventoryAdjustmentRequest):
+        _check_items(request, settings, refs)
+
+
+def _check_accounts(request: AccountingRequest, settings: TenantSettings, refs: References) -> None:
     problems = []
-    for account_id in ids:
-        account = found.get(account_id)
+    for account_id in account_ids(request):
+        account = refs.accounts.get(account_id)
         setting = _setting_naming(settings, account_id)
         if account is None:
             problems.append(f"the {setting} (account {account_id}) does not exist or is inactive in QuickBooks")
@@ -58,32 +93,48 @@ def _check_accounts(
         )
 
 
-def _check_items(connection: CompanyConnection, request: InventoryAdjustmentRequest) -> None:
-    ids = list(dict.fromkeys(line.item_id for line in request.lines))
-    found = {i["Id"]: i for i in connection.query(_select_by_ids("Item", ids))}
+def _check_items(request: InventoryAdjustmentRequest, settings: TenantSettings, refs: References) -> None:
     problems = []
+    offset_used_as_asset = []
     for line in request.lines:
-        item = found.get(line.item_id)
+        item = refs.items.get(line.item_id)
         label = line.product.label
+        name = item.get("Name", line.item_id) if item else line.item_id
         if item is None:
-            problems.append(
-                f"{label} is linked to item {line.item_id}, which does not exist or is inactive "
-                "in QuickBooks"
-            )
+            problems.append(f"{label} is linked to item {line.item_id}, which does not exist or is inactive in QuickBooks")
         elif not item.get("Active", True):
-            problems.append(f"{label} is linked to {item.get('Name', line.item_id)}, which is inactive")
+            problems.append(f"{label} is linked to {name}, which is inactive")
         elif item.get("Type") != "Inventory":
+            problems.append(f"{label} is linked to {name}, which is of type {item.get('Type', 'unknown')}, not Inventory")
+        elif _starts_after(item, request.txn_date):
             problems.append(
-                f"{label} is linked to {item.get('Name', line.item_id)}, which is of type "
-                f"{item.get('Type', 'unknown')}, not Inventory"
+                f"{label} is linked to {name}, whose inventory start date in QuickBooks is "
+                f"{item['InvStartDate']}, after the build's date {request.txn_date.isoformat()}"
             )
+        elif (item.get("AssetAccountRef") or {}).get("value") == request.adjust_account_id:
+            offset_used_as_asset.append(name)
     if problems:
         raise NeedsPerson(
             "ITEMS_INVALID",
-            "Link these products to active QuickBooks inventory items, then retry: "
-            + "; ".join(dict.fromkeys(problems))
-            + ".",
+            "Link these products to active QuickBooks inventory items (or move the item's "
+            "inventory start date), then retry: " + "; ".join(dict.fromkeys(problems)) + ".",
         )
+    if offset_used_as_asset:
+        setting = _setting_naming(settings, request.adjust_account_id)
+        raise NeedsPerson(
+            "OFFSET_IS_ASSET_ACCOUNT",
+            f"The {setting} (account {request.adjust_account_id}) is the inventory asset account "
+            f"of {', '.join(dict.fromkeys(offset_used_as_asset))}; QuickBooks cannot offset an "
+            "adjustment to it. Choose an expense or cost of goods sold account, then retry.",
+        )
+
+
+def _starts_after(item: dict[str, Any], txn_date: date) -> bool:
+    start = item.get("InvStartDate")
+    try:
+        return bool(start) and date.fromisoformat(str(start)[:10]) > txn_date
+    except ValueError:
+        return False
 
 
 def _setting_naming(settings: TenantSettings, account_id: str) -> str:
@@ -91,6 +142,11 @@ def _setting_naming(settings: TenantSettings, account_id: str) -> str:
     return " and ".join(names) or "account"
 
 
-def _select_by_ids(entity: str, ids: list[str]) -> str:
-    quoted = ", ".join(f"'{escape_query_value(i)}'" for i in ids)
-    return f"select * from {entity} where Id in ({quoted})"
+def _by_id(connection: CompanyConnection, entity: str, ids: set[str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), _IDS_PER_QUERY):
+        quoted = ", ".join(f"'{escape_query_value(i)}'" for i in ordered[start : start + _IDS_PER_QUERY])
+        statement = f"select * from {entity} where Id in ({quoted}) maxresults 1000"
+        found.update({str(r["Id"]): r for r in connection.query(statement)})
+    return found

@@ -7,7 +7,9 @@ the token once, and everything else becomes an ``ExportFailure`` that says what 
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,14 +29,17 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from consumer.errors import NeedsPerson, Rejected, RetryLater
+from consumer.errors import ExportServiceError, RetryLater, Throttled
 from consumer.faults import Action, Fault, classify
+from consumer.ratelimit import CompanyRateLimiter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Refresh a little before QuickBooks would refuse the access token.
-_EXPIRY_MARGIN = timedelta(seconds=60)
+# Refresh a little before QuickBooks would refuse the access token: a tenth of its
+# lifetime, at most a minute.
+_MAX_EXPIRY_MARGIN = 60.0
+DEFAULT_THROTTLE_WAIT = 60.0
 
 
 @dataclass(frozen=True)
@@ -59,22 +64,33 @@ class Tokens:
     access_expires_at: datetime | None = None
 
     def access_valid(self, now: datetime) -> bool:
-        return bool(
-            self.access_token
-            and self.access_expires_at
-            and now + _EXPIRY_MARGIN < self.access_expires_at
-        )
+        """True while the access token may still be used (``access_expires_at`` already
+        keeps a margin before QuickBooks' own expiry)."""
+        return bool(self.access_token and self.access_expires_at and now < self.access_expires_at)
+
+
+def usable_until(now: datetime, expires_in: float) -> datetime:
+    return now + timedelta(seconds=expires_in - min(_MAX_EXPIRY_MARGIN, expires_in / 10))
 
 
 class TokenStore(Protocol):
     def load_tokens(self, tenant_id: str) -> Tokens | None: ...
 
-    def save_tokens(self, tenant_id: str, tokens: Tokens) -> None: ...
-
-    def mark_connection(self, tenant_id: str, status: str) -> None: ...
+    def refresh_tokens(
+        self, tenant_id: str, failed_access: str | None, exchange: Callable[[str], Tokens | None]
+    ) -> Tokens | None: ...
 
 
 class _Transient(Exception):
+    def __init__(self, fault: Fault) -> None:
+        super().__init__(fault.text)
+        self.fault = fault
+
+
+class QuickBooksRefused(ExportServiceError):
+    """QuickBooks (or its token endpoint) refused a call; ``failures.explain`` turns the
+    fault into what a person should do."""
+
     def __init__(self, fault: Fault) -> None:
         super().__init__(fault.text)
         self.fault = fault
@@ -110,15 +126,25 @@ class ExportClient(QuickBooks):
 
 
 class CompanyConnection:
-    """Calls to one company's QuickBooks, with its tokens kept fresh and stored."""
+    """Calls to one company's QuickBooks, with its tokens kept fresh and stored, and its
+    request rate kept under QuickBooks' limits."""
 
-    def __init__(self, app: QuickBooksApp, tenant_id: str, realm_id: str, store: TokenStore) -> None:
+    def __init__(
+        self,
+        app: QuickBooksApp,
+        tenant_id: str,
+        realm_id: str,
+        store: TokenStore,
+        limiter: CompanyRateLimiter | None = None,
+    ) -> None:
         self._app = app
         self._tenant_id = tenant_id
         self._realm_id = realm_id
         self._store = store
+        self._limiter = limiter or CompanyRateLimiter()
         self._auth: AuthClient | None = None
         self._client: ExportClient | None = None
+        self._lock = threading.RLock()
 
     @property
     def realm_id(self) -> str:
@@ -130,43 +156,57 @@ class CompanyConnection:
         reply = self.call(lambda qb: qb.create_object(name, entity.to_json(), request_id=request_id))
         return reply[name]
 
+    def batch(self, operations: list[dict[str, Any]], request_id: str) -> list[dict[str, Any]]:
+        """Run up to 30 operations in one request; each item answers (or faults) alone."""
+        body = json.dumps({"BatchItemRequest": operations})
+
+        def post(qb: ExportClient) -> Any:
+            url = f"{qb.api_url}/company/{qb.company_id}/batch"
+            return qb.make_request("POST", url, body, request_id=request_id)
+
+        reply = self.call(post, batch=True)
+        return list(reply.get("BatchItemResponse", []))
+
     def query(self, statement: str) -> list[dict[str, Any]]:
         entity = statement.split()[3]
         reply = self.call(lambda qb: qb.query(statement))
-        return reply.get("QueryResponse", {}).get(entity, [])
+        return list(reply.get("QueryResponse", {}).get(entity, []))
 
-    def call(self, operation: Callable[[ExportClient], T]) -> T:
-        try:
-            return self._with_refresh(operation)
-        except _CallFailed as exc:
-            raise _to_failure(exc.fault) from None
-        except _Transient as exc:
-            raise RetryLater(
-                f"QB_{exc.fault.code}",
-                f"QuickBooks did not answer in time ({exc.fault.text}); the export will be retried",
-            ) from None
+    def call(self, operation: Callable[[ExportClient], T], batch: bool = False) -> T:
+        """One request under the company's policy; failures become ``ExportFailure``."""
+        with self._lock:
+            try:
+                return self._with_refresh(operation, batch)
+            except _CallFailed as exc:
+                raise QuickBooksRefused(exc.fault) from None
+            except _Transient as exc:
+                raise RetryLater(
+                    f"QB_{exc.fault.code}",
+                    f"QuickBooks did not answer in time ({exc.fault.text}); the export will be retried",
+                ) from None
 
-    def _with_refresh(self, operation: Callable[[ExportClient], T]) -> T:
+    def _with_refresh(self, operation: Callable[[ExportClient], T], batch: bool) -> T:
         try:
-            return self._retrying(operation)
+            return self._retrying(operation, batch)
         except _CallFailed as exc:
             if exc.fault.action is not Action.REFRESH_TOKEN:
                 raise
         log.warning("QuickBooks refused the access token; refreshing it once", extra={"tenant": self._tenant_id})
-        self._refresh()
-        return self._retrying(operation)
+        self._refresh(failed_access=self._client.session.access_token if self._client else None)
+        return self._retrying(operation, batch)
 
-    def _retrying(self, operation: Callable[[ExportClient], T]) -> T:
+    def _retrying(self, operation: Callable[[ExportClient], T], batch: bool) -> T:
         retrying = Retrying(
             retry=retry_if_exception_type(_Transient),
             stop=stop_after_attempt(self._app.max_attempts) | stop_after_delay(self._app.max_call_seconds),
             wait=wait_random_exponential(multiplier=0.25, max=4),
             reraise=True,
         )
-        return retrying(self._once, operation)
+        return retrying(self._once, operation, batch)
 
-    def _once(self, operation: Callable[[ExportClient], T]) -> T:
+    def _once(self, operation: Callable[[ExportClient], T], batch: bool) -> T:
         client = self._session()
+        self._limiter.acquire(batch=batch)
         try:
             return operation(client)
         except QuickbooksException as exc:
@@ -174,17 +214,20 @@ class CompanyConnection:
             status = response.status_code if response is not None else None
             body = response.text if response is not None else exc.message
             fault = classify(status, body)
+            retry_after = _retry_after(response)
         if fault.action is Action.RETRY_NOW:
             raise _Transient(fault)
+        if fault.action is Action.THROTTLED:
+            raise Throttled(retry_after)
         raise _CallFailed(fault)
 
     def _session(self) -> ExportClient:
         tokens = self._store.load_tokens(self._tenant_id)
         if tokens is None:
-            raise _CallFailed(Fault(Action.NEEDS_PERSON, None, "CONNECTION_MISSING", "no connection"))
+            raise _CallFailed(Fault(Action.NEEDS_PERSON, None, "CONNECTION_EXPIRED", "no connection"))
         if not tokens.access_valid(datetime.now(UTC)):
-            tokens = self._refresh()
-        if self._client is None:
+            tokens = self._refresh(failed_access=tokens.access_token)
+        if self._client is None or self._client.session.access_token != tokens.access_token:
             self._client = self._make_client(tokens)
         return self._client
 
@@ -214,70 +257,48 @@ class CompanyConnection:
                     self._app.environment,
                 )
             except (requests.RequestException, AuthClientError, ValueError) as exc:
-                raise _Transient(
-                    Fault(Action.RETRY_NOW, None, "DISCOVERY", f"cannot read Intuit's discovery document ({type(exc).__name__})")
-                ) from exc
+                fault = Fault(Action.RETRY_NOW, None, "DISCOVERY",
+                              f"cannot read Intuit's discovery document ({type(exc).__name__})")
+                raise _Transient(fault) from exc
         return self._auth
 
-    def _refresh(self) -> Tokens:
-        """Trade the refresh token for new tokens, storing the rotated one before use."""
-        current = self._store.load_tokens(self._tenant_id)
-        if current is None:
-            raise _CallFailed(Fault(Action.NEEDS_PERSON, None, "CONNECTION_MISSING", "no connection"))
-        auth = self._auth_client()
+    def _refresh(self, failed_access: str | None) -> Tokens:
+        """New tokens for the company, refreshed by this worker or by another one."""
         started = time.monotonic()
+        tokens = self._store.refresh_tokens(self._tenant_id, failed_access, self._exchange)
+        if tokens is None:
+            raise _CallFailed(Fault(Action.NEEDS_PERSON, None, "CONNECTION_EXPIRED", "refresh refused"))
+        self._client = None
+        log.info("QuickBooks tokens ready in %d ms", (time.monotonic() - started) * 1000,
+                 extra={"tenant": self._tenant_id})
+        return tokens
+
+    def _exchange(self, refresh_token: str) -> Tokens | None:
+        """Trade a refresh token at Intuit's token endpoint; None when it is refused."""
+        auth = self._auth_client()
         try:
-            auth.refresh(refresh_token=current.refresh_token)
+            auth.refresh(refresh_token=refresh_token)
         except AuthClientError as exc:
             if exc.status_code in (400, 401):
-                self._store.mark_connection(self._tenant_id, "EXPIRED")
-                raise _CallFailed(
-                    Fault(Action.NEEDS_PERSON, exc.status_code, "CONNECTION_EXPIRED", "refresh refused")
-                ) from None
+                return None
             raise _Transient(Fault(Action.RETRY_NOW, exc.status_code, "TOKEN_REFRESH", "token endpoint failed")) from None
         except requests.RequestException as exc:
             raise _Transient(Fault(Action.RETRY_NOW, None, "TOKEN_REFRESH", type(exc).__name__)) from None
-
-        fresh = Tokens(
+        return Tokens(
             refresh_token=auth.refresh_token,
             access_token=auth.access_token,
-            access_expires_at=datetime.now(UTC) + timedelta(seconds=int(auth.expires_in or 3600)),
+            access_expires_at=usable_until(datetime.now(UTC), float(auth.expires_in or 3600)),
         )
-        self._store.save_tokens(self._tenant_id, fresh)
-        self._client = None
-        log.info("QuickBooks tokens refreshed in %d ms", (time.monotonic() - started) * 1000, extra={"tenant": self._tenant_id})
-        return fresh
+
+
+def _retry_after(response: requests.Response | None) -> float:
+    header = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return max(1.0, float(header)) if header else DEFAULT_THROTTLE_WAIT
+    except ValueError:
+        return DEFAULT_THROTTLE_WAIT
 
 
 def escape_query_value(value: str) -> str:
     """Quote a value for QuickBooks' query language: backslashes first, then quotes."""
     return value.replace("\\", "\\\\").replace("'", "\\'")
-
-
-def _to_failure(fault: Fault) -> NeedsPerson | Rejected | RetryLater:
-    if fault.code in ("CONNECTION_EXPIRED", "CONNECTION_MISSING"):
-        return NeedsPerson(
-            "CONNECTION_EXPIRED",
-            "The QuickBooks connection has expired or was revoked: reconnect QuickBooks "
-            "in the export settings, then retry the export.",
-        )
-    if fault.action is Action.REFRESH_TOKEN:
-        return NeedsPerson(
-            "CONNECTION_EXPIRED",
-            "QuickBooks refused the connection even after a token refresh: reconnect "
-            "QuickBooks in the export settings, then retry the export.",
-        )
-    if fault.action is Action.THROTTLED:
-        return RetryLater("QB_3001", "QuickBooks is throttling this company; the export will be retried")
-    if fault.action is Action.RETRY_LATER:
-        return RetryLater(f"QB_{fault.code}", f"QuickBooks asked to try again: {fault.text}")
-    if fault.code == "3100":
-        return NeedsPerson(
-            "QB_3100",
-            "The app is not authorised for this QuickBooks company: reconnect QuickBooks "
-            "with a user who can grant access.",
-        )
-    if fault.action is Action.NEEDS_PERSON:
-        return NeedsPerson(f"QB_{fault.code}", f"QuickBooks refused the export: {fault.text}")
-    return Rejected(f"QB_{fault.code}", f"QuickBooks refused the export: {fault.text}")
-

@@ -1,4 +1,4 @@
-"""The long-running consumer: poll, handle, publish the outbox, then commit offsets."""
+"""The long-running consumer: poll, record, commit; post due exports; publish the outbox."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from kafka import KafkaConsumer
 from kafka.errors import CommitFailedError
@@ -16,20 +17,24 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from consumer import kafka_clients
 from consumer.config import Config
 from consumer.connections import Connections
+from consumer.exporter import ExportWorker
 from consumer.publish import OutboxRelay
+from consumer.recording import Recorder
 from consumer.service import ExportService, Inbound
 from consumer.store import Store, TokenCipher
 
 log = logging.getLogger(__name__)
 
 LOCAL_BOOTSTRAP = "127.0.0.1:19092"
+# How long one loop lets the export workers run before polling again; far inside the
+# consumer's poll interval, so a slow company never gets the consumer expelled.
+WORK_SLICE_SECONDS = 0.5
 
 
 @dataclass
 class RunSummary:
     messages: int = 0
     published: int = 0
-    resumed: int = 0
 
 
 def bootstrap(config: Config) -> str:
@@ -51,41 +56,48 @@ def run(
     app = config.require_quickbooks()
     servers = bootstrap(config)
     store = open_store(config)
+    recorder = Recorder(config.topics.status, config.topics.dlt, lambda: datetime.now(UTC))
+    service = ExportService(store, recorder, config.topics.dlt)
+    worker = ExportWorker(store, Connections(app, store), recorder, config.retry_policy)
     producer = kafka_clients.producer(servers)
     relay = OutboxRelay(store, producer)
-    service = ExportService(store, Connections(app, store), config.topics.status, config.topics.dlt)
     consumer = kafka_clients.consumer(servers, config.group_id, [config.topics.builds, config.topics.commands])
 
     stopping: list[bool] = []
     previous = _on_signals(lambda *_: stopping.append(True))
     summary = RunSummary()
+    last_arrival = time.monotonic()
     try:
-        summary.resumed = service.resume_unfinished()
-        summary.published += relay.flush()
-        last_arrival = time.monotonic()
         while not stopping and not (should_stop and should_stop()):
-            batches = consumer.poll(timeout_ms=500)
-            if not batches:
-                summary.published += relay.flush()
-                if until_idle is not None and time.monotonic() - last_arrival >= until_idle:
-                    break
-                continue
-            last_arrival = time.monotonic()
-            for partition, records in batches.items():
-                for record in records:
-                    service.handle(Inbound(record.topic, record.partition, record.offset,
-                                           record.key, record.value, record.timestamp))
-                    summary.messages += 1
-                summary.published += relay.flush()
-                # Every outcome of these records is committed to the database with its
-                # outbox rows, and the outbox is published: only now move the offset.
-                _commit(consumer, partition, records[-1].offset + 1)
+            arrived = _consume(consumer, service, relay, summary)
+            busy = worker.run_due(wait_seconds=WORK_SLICE_SECONDS)
+            summary.published += relay.flush()
+            if arrived or busy:
+                last_arrival = time.monotonic() if arrived else last_arrival
+            elif until_idle is not None and time.monotonic() - last_arrival >= until_idle:
+                break
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
         consumer.close(autocommit=False)
+        worker.close()
+        summary.published += relay.flush()
         producer.close(timeout=10)
     return summary
+
+
+def _consume(consumer: KafkaConsumer, service: ExportService, relay: OutboxRelay, summary: RunSummary) -> bool:
+    batches = consumer.poll(timeout_ms=200)
+    for partition, records in batches.items():
+        for record in records:
+            service.handle(Inbound(record.topic, record.partition, record.offset,
+                                   record.key, record.value, record.timestamp))
+            summary.messages += 1
+        summary.published += relay.flush()
+        # Each record's outcome is committed to the database with its outbox rows (and
+        # the outbox is published): only now may the offset move past them.
+        _commit(consumer, partition, records[-1].offset + 1)
+    return bool(batches)
 
 
 def _commit(consumer: KafkaConsumer, partition: TopicPartition, offset: int) -> None:

@@ -9,7 +9,7 @@ outbox of messages still to publish.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +26,7 @@ from sqlalchemy import (
     create_engine,
     event,
     select,
+    update,
 )
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -117,6 +118,12 @@ class ExportRow(Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     retryable: Mapped[bool] = mapped_column(Boolean, default=False)
+    # While EXPORTING: when the next post may go, how many posts this attempt has made
+    # (a post whose answer was lost is looked up before posting again), and how many
+    # scheduled retries transient trouble has used.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    posts: Mapped[int] = mapped_column(Integer, default=0)
+    scheduled_retries: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -242,11 +249,14 @@ class Store:
             row = s.get(ConnectionRow, tenant_id)
             if row is None or row.status != "CONNECTED":
                 return None
-            return Tokens(
-                refresh_token=self._cipher.open(row.refresh_token),
-                access_token=self._cipher.open(row.access_token) if row.access_token else None,
-                access_expires_at=as_utc(row.access_expires_at),
-            )
+            return self._tokens(row)
+
+    def _tokens(self, row: ConnectionRow) -> Tokens:
+        return Tokens(
+            refresh_token=self._cipher.open(row.refresh_token),
+            access_token=self._cipher.open(row.access_token) if row.access_token else None,
+            access_expires_at=as_utc(row.access_expires_at),
+        )
 
     def save_tokens(self, tenant_id: str, tokens: Tokens) -> None:
         with self.begin() as s:
@@ -258,6 +268,40 @@ class Store:
             row.access_expires_at = tokens.access_expires_at
             row.status = "CONNECTED"
             row.updated_at = utcnow()
+
+    def refresh_tokens(
+        self,
+        tenant_id: str,
+        failed_access: str | None,
+        exchange: Callable[[str], Tokens | None],
+    ) -> Tokens | None:
+        """Refresh a company's tokens with no other worker refreshing them meanwhile.
+
+        ``exchange`` trades a refresh token for new tokens (None when QuickBooks refuses
+        it). The rotated tokens are committed before they are returned, so they are
+        stored before anything uses them. Returns None when the connection is gone.
+        """
+        with self.begin() as s:
+            # Writing the row first takes its lock (a row lock in PostgreSQL, the write
+            # lock in SQLite): a second worker waits here, then sees the fresh tokens.
+            s.execute(
+                update(ConnectionRow).where(ConnectionRow.tenant_id == tenant_id).values(updated_at=utcnow())
+            )
+            row = s.get(ConnectionRow, tenant_id)
+            if row is None or row.status != "CONNECTED":
+                return None
+            current = self._tokens(row)
+            if current.access_token != failed_access and current.access_valid(utcnow()):
+                return current  # another worker refreshed while this one waited
+
+            fresh = exchange(current.refresh_token)
+            if fresh is None:
+                row.status, row.access_token = "EXPIRED", None
+                return None
+            row.refresh_token = self._cipher.seal(fresh.refresh_token)
+            row.access_token = self._cipher.seal(fresh.access_token) if fresh.access_token else None
+            row.access_expires_at = fresh.access_expires_at
+            return fresh
 
     def mark_connection(self, tenant_id: str, status: str) -> None:
         with self.begin() as s:
@@ -276,6 +320,25 @@ class Store:
                 query = query.where(ExportRow.build_id.in_(build_ids))
             if tenant_id:
                 query = query.where(ExportRow.tenant_id == tenant_id)
+            return list(s.scalars(query))
+
+    def due_tenants(self, now: datetime) -> list[str]:
+        """Companies with exports whose next post may go now."""
+        with self.begin() as s:
+            query = select(ExportRow.tenant_id).where(
+                ExportRow.state == "EXPORTING", ExportRow.next_attempt_at <= now
+            ).distinct()
+            return list(s.scalars(query))
+
+    def due_exports(self, tenant_id: str, now: datetime, limit: int) -> list[ExportRow]:
+        with self.begin() as s:
+            query = (
+                select(ExportRow)
+                .where(ExportRow.tenant_id == tenant_id, ExportRow.state == "EXPORTING",
+                       ExportRow.next_attempt_at <= now)
+                .order_by(ExportRow.next_attempt_at, ExportRow.id)
+                .limit(limit)
+            )
             return list(s.scalars(query))
 
     def builds(self, tenant_id: str | None = None) -> list[BuildRow]:

@@ -16,7 +16,7 @@ from consumer import codec, jsonform, kafka_clients, runner, tenants
 from consumer.config import Config, Topics
 from consumer.emulator import Emulator
 from consumer.quickbooks_client import QuickBooksApp
-from consumer.service import SETTLED
+from consumer.recording import SETTLED
 from consumer.store import Store
 from consumer.topics import ensure_topics
 from producers import jsonl

@@ -91,7 +91,13 @@ def test_serve_answers_until_interrupted(tmp_path: Path) -> None:
             process.wait()
 
     assert ledger == {
-        "companies": {"9130350000000001": {"transactions": [], "items": []}}
+        "companies": {
+            "9130350000000001": {
+                "transactions": [],
+                "items": [],
+                "stats": {"requests": 0, "throttled": 0, "batches": 0},
+            }
+        }
     }
     assert exit_code == 0
 

@@ -1,27 +1,33 @@
 """The accounting API under ``/v3/company/{realm}/``.
 
-Each request goes through the same steps: the company's latency, an injected fault if
-one is pending, the bearer token, then the operation. A POST with a ``requestid`` that
-was seen before gets the original reply again, failure included, without acting twice.
+Each request goes through the same steps: the company's latency, its rate limits, an
+injected fault if one is pending (or drawn at the company's error rates), the bearer
+token, then the operation. A POST with a ``requestid`` that was seen before gets the
+original reply again, failure included, without acting twice. Every 429 answered is
+counted in the company's stats.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
-from consumer.emulator import faults, query
+from consumer.emulator import batch, faults, operations
 from consumer.emulator.company import Company
 from consumer.emulator.encoding import qbo_time
 from consumer.emulator.faults import Fault
-from consumer.emulator.inventory_adjustment import check_inventory_adjustment
-from consumer.emulator.journal_entry import check_journal_entry
+from consumer.emulator.injected import Injected, InjectedTimeout, hold_seconds
 from consumer.emulator.state import EmulatorState
 from consumer.emulator.tokens import AccessDenied
-from consumer.emulator.wire import Reply, Request, error_reply, json_reply
+from consumer.emulator.wire import (
+    HANGUP,
+    Hangup,
+    Reply,
+    Request,
+    error_reply,
+    json_reply,
+)
 
 REQUEST_ID_LIMIT = 50
 _READABLE = {
@@ -40,20 +46,40 @@ class CompanyApi:
     def __init__(self, state: EmulatorState) -> None:
         self._state = state
 
-    def handle(self, request: Request, realm_id: str, resource: list[str]) -> Reply:
+    def handle(
+        self, request: Request, realm_id: str, resource: list[str]
+    ) -> Reply | Hangup:
+        answer = self._answer(request, realm_id, resource)
+        if isinstance(answer, Reply) and answer.status == 429:
+            self._state.count_throttled(realm_id)
+        return answer
+
+    def _answer(
+        self, request: Request, realm_id: str, resource: list[str]
+    ) -> Reply | Hangup:
         delay = self._state.latency_seconds(realm_id)
         if delay:
             time.sleep(delay)
 
+        throttled = self._state.admit(realm_id, batch=_is_batch(request, resource))
+        if throttled is not None:
+            return throttled
+
         injected = self._state.take_injected_fault(realm_id)
         if injected is not None and not injected.applied:
-            return injected.reply()
+            return self._injected(realm_id, injected)
 
         reply = self._authorization(request, realm_id) or self._route(
             request, realm_id, resource
         )
         # An "applied" fault let the request take effect; only its answer is lost.
-        return injected.reply() if injected is not None else reply
+        return self._injected(realm_id, injected) if injected is not None else reply
+
+    def _injected(self, realm_id: str, injected: Injected) -> Reply | Hangup:
+        if isinstance(injected, InjectedTimeout):
+            time.sleep(hold_seconds(self._state.timeout_seconds(realm_id)))
+            return HANGUP
+        return injected.reply()
 
     def _authorization(self, request: Request, realm_id: str) -> Reply | None:
         with self._state.lock:
@@ -82,19 +108,29 @@ class CompanyApi:
             return self._once(request, realm_id, self._query)
         if name in _CREATABLE and len(resource) == 1 and request.method == "POST":
             return self._once(request, realm_id, partial(self._create, _READABLE[name]))
+        if _is_batch(request, resource):
+            return self._once(
+                request, realm_id, batch.run_batch, batch.REQUEST_ID_LIMIT
+            )
         if name in _READABLE and len(resource) == 2 and request.method == "GET":
             return self._read(realm_id, _READABLE[name], resource[1])
         return error_reply(
             404, "not_found", f"No such resource: {request.method} {request.path}"
         )
 
-    def _once(self, request: Request, realm_id: str, operation: _Operation) -> Reply:
+    def _once(
+        self,
+        request: Request,
+        realm_id: str,
+        operation: _Operation,
+        request_id_limit: int = REQUEST_ID_LIMIT,
+    ) -> Reply:
         request_id = (
             request.query.get("requestid") if request.method == "POST" else None
         )
-        if request_id is not None and len(request_id) > REQUEST_ID_LIMIT:
+        if request_id is not None and len(request_id) > request_id_limit:
             return faults.too_long(
-                "requestid", REQUEST_ID_LIMIT, len(request_id)
+                "requestid", request_id_limit, len(request_id)
             ).reply()
 
         with self._state.lock:
@@ -112,17 +148,8 @@ class CompanyApi:
     def _create(
         self, entity: str, company: Company, request: Request, request_id: str | None
     ) -> Reply:
-        body = _json_object(request.body)
-        if entity == "JournalEntry":
-            stored = company.record(
-                entity, check_journal_entry(company, body), request_id
-            )
-        else:
-            adjustment = check_inventory_adjustment(company, body)
-            stored = company.record(entity, adjustment.body, request_id)
-            for change in adjustment.changes:
-                item = company.items[change.item_id]
-                item["QtyOnHand"] = change.apply(item["QtyOnHand"])
+        body = operations.json_object(request.body)
+        stored = operations.create(company, entity, body, request_id)
         return json_reply(200, {entity: stored, "time": qbo_time()})
 
     def _query(
@@ -131,11 +158,7 @@ class CompanyApi:
         statement = request.query.get("query")
         if request.method == "POST" and request.body.strip():
             statement = request.body.decode("utf-8", errors="replace")
-        if not statement:
-            raise faults.query_syntax("the request carries no query")
-
-        parsed = query.parse(statement)
-        response = query.run(parsed, company.objects(parsed.entity))
+        response = operations.run_query(company, statement)
         return json_reply(200, {"QueryResponse": response, "time": qbo_time()})
 
     def _read(self, realm_id: str, entity: str, object_id: str) -> Reply:
@@ -146,11 +169,9 @@ class CompanyApi:
             return json_reply(200, {entity: found, "time": qbo_time()})
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        parsed = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise faults.not_json(str(exc)) from exc
-    if not isinstance(parsed, dict):
-        raise faults.not_json("the top level must be an object")
-    return parsed
+def _is_batch(request: Request, resource: list[str]) -> bool:
+    return (
+        request.method == "POST"
+        and len(resource) == 1
+        and resource[0].lower() == "batch"
+    )

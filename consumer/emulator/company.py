@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import copy
+import random
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from consumer.emulator.controls import InjectedFault
 from consumer.emulator.encoding import meta_data
+from consumer.emulator.error_rates import ErrorRates
+from consumer.emulator.injected import Injected
+from consumer.emulator.limits import QUICKBOOKS_LIMITS, RateLimits, Traffic
 from consumer.emulator.seed import CompanySeed
 from consumer.emulator.wire import Reply
 
@@ -34,10 +37,16 @@ class Company:
     replies: dict[str, Reply] = field(default_factory=dict)  # by request id
     closed_books_date: date | None = None
     latency_ms: int = 0
-    pending_faults: deque[InjectedFault] = field(default_factory=deque)
+    pending_faults: deque[Injected] = field(default_factory=deque)
+    traffic: Traffic = field(default_factory=Traffic)
+    error_rates: ErrorRates = field(default_factory=ErrorRates)
+    rng: random.Random = field(default_factory=random.Random)
+    timeout_seconds: float = 5.0
 
     @classmethod
-    def from_seed(cls, seed: CompanySeed) -> Company:
+    def from_seed(
+        cls, seed: CompanySeed, limits: RateLimits = QUICKBOOKS_LIMITS
+    ) -> Company:
         numeric = [
             int(obj["Id"])
             for obj in [*seed.accounts, *seed.items]
@@ -50,6 +59,8 @@ class Company:
             accounts={},
             items={},
             next_id=max(numeric, default=0) + 1,
+            traffic=Traffic(limits),
+            rng=random.Random(seed.realm_id),
         )
         for account in seed.accounts:
             company._add_list_object(company.accounts, account)
@@ -96,7 +107,11 @@ class Company:
             for t in self.transactions
         ]
         return copy.deepcopy(
-            {"transactions": transactions, "items": list(self.items.values())}
+            {
+                "transactions": transactions,
+                "items": list(self.items.values()),
+                "stats": self.traffic.stats(),
+            }
         )
 
     def _add_list_object(

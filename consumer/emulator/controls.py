@@ -1,11 +1,17 @@
-"""Per-company test controls: latency, injected faults, closed books, revocation.
+"""Per-company test controls: latency, faults, limits, closed books, revocation.
 
 Given as JSON to ``POST /_emulator/companies/{realm}/controls`` or as keyword arguments
 to ``Emulator.control``; every key is optional::
 
     {"latency_ms": 250,
      "fail_next": [{"status": 503}, {"status": 429, "kind": "json", "code": "3001"},
-                   {"status": 502, "applied": true}],
+                   {"status": 502, "applied": true}, {"status": 200, "code": "6000"},
+                   {"kind": "timeout"}, {"kind": "timeout", "applied": true}],
+     "rate_limits": {"per_second": 2},         # null lifts every limit
+     "throttle_for_seconds": 30,               # 0 ends it
+     "error_rates": {"http_500": 0.05},        # see consumer.emulator.error_rates
+     "random_seed": 7,
+     "timeout_seconds": 5,
      "closed_books_date": "2024-03-31",      # null opens the books again
      "inventory_tracking": false,
      "deactivate": {"accounts": ["80"], "items": ["11"]},
@@ -14,59 +20,41 @@ to ``Emulator.control``; every key is optional::
      "refresh_token": "RT-reconnected"}       # a person connected the app again
 
 ``fail_next`` replaces the faults still pending: the next requests to the company's API
-are answered with them, one each, in order. A fault with ``"applied": true`` lets the
-request take effect and then loses its answer, the case where a client cannot know
-whether its write happened.
+that pass its rate limits are answered with them, one each, in order. A fault with
+``"applied": true`` lets the request take effect and then loses its answer, the case
+where a client cannot know whether its write happened. Status 200 sends the fault
+inside a successful HTTP reply, as QuickBooks sometimes does. ``{"kind": "timeout"}``
+sends no answer at all (see ``consumer.emulator.injected``).
+
+``rate_limits`` changes only the limits it names (see ``consumer.emulator.limits``);
+``throttle_for_seconds`` answers every request of the company with 429 for that long.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
-from consumer.emulator import faults
+from consumer.emulator import error_rates, limits
 from consumer.emulator.encoding import parse_date
+from consumer.emulator.error_rates import ErrorRates
 from consumer.emulator.errors import EmulatorError
-from consumer.emulator.wire import Reply
+from consumer.emulator.injected import Injected, InjectedFault, InjectedTimeout
 
+T = TypeVar("T")
 _STATUSES = (200, 400, 401, 403, 429, 500, 502, 503, 504)
-_KINDS = ("json", "html", "xml")
+_KINDS = ("json", "html", "xml", "timeout")
 _DEFAULT_CODE = {200: "10000", 400: "6000", 401: "3200", 403: "3100", 429: "3001"}
-_KNOWN_CODES = {
-    "3001": (
-        "message=ThrottleExceeded; errorCode=003001; statusCode=429",
-        "The request limit for this company was reached; wait before sending more",
-    ),
-    "3100": (
-        "message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403",
-        "The application is not authorized to access this company",
-    ),
-    "5010": (
-        "Stale Object Error",
-        "Stale Object Error : the object was changed by someone else in the meantime",
-    ),
-    "6000": (
-        faults.BUSINESS_MESSAGE,
-        "Business Validation Error: injected by the emulator",
-    ),
-    "6140": (
-        "Duplicate Document Number Error",
-        "Duplicate Document Number Error : this number has already been used",
-    ),
-    "6190": (
-        "Invalid Company Status",
-        "The subscription of this company has ended or has a billing problem",
-    ),
-    "10000": (
-        "An application error has occurred while processing your request",
-        "System Failure Error: an unexpected error occurred inside QuickBooks",
-    ),
-}
 _KEYS = {
     "latency_ms",
     "fail_next",
+    "rate_limits",
+    "throttle_for_seconds",
+    "error_rates",
+    "random_seed",
+    "timeout_seconds",
     "closed_books_date",
     "inventory_tracking",
     "deactivate",
@@ -74,40 +62,6 @@ _KEYS = {
     "revoke",
     "refresh_token",
 }
-
-
-@dataclass(frozen=True)
-class InjectedFault:
-    status: int
-    kind: str
-    code: str
-    applied: bool = False
-    retry_after: int | None = None
-
-    def reply(self) -> Reply:
-        if self.kind == "html":
-            return faults.html_page(self.status, HTTPStatus(self.status).phrase)
-
-        message, detail = _KNOWN_CODES.get(
-            self.code,
-            ("A fault injected by the emulator", f"Injected fault {self.code}"),
-        )
-        if self.kind == "xml":
-            reply = faults.xml_fault(self.status, self.code, message, detail)
-        elif self.status == 401:
-            reply = faults.authentication("Token expired: injected by the emulator")
-        else:
-            fault_type = {"3001": "SERVICE", "10000": "SystemFault"}.get(
-                self.code, "ValidationFault"
-            )
-            reply = faults.Fault(
-                self.code, message, detail, status=self.status, fault_type=fault_type
-            ).reply()
-
-        if self.retry_after is None:
-            return reply
-        headers = (*reply.headers, ("Retry-After", str(self.retry_after)))
-        return Reply(reply.status, reply.body, reply.content_type, headers)
 
 
 @dataclass(frozen=True)
@@ -119,7 +73,13 @@ class ObjectIds:
 @dataclass(frozen=True)
 class Controls:
     latency_ms: int | None = None
-    fail_next: tuple[InjectedFault, ...] | None = None
+    fail_next: tuple[Injected, ...] | None = None
+    sets_rate_limits: bool = False
+    rate_limits: Mapping[str, int | None] | None = None  # None lifts every limit
+    throttle_for_seconds: float | None = None
+    error_rates: ErrorRates | None = None
+    random_seed: int | None = None
+    timeout_seconds: float | None = None
     sets_closed_books: bool = False
     closed_books_date: date | None = None
     inventory_tracking: bool | None = None
@@ -150,6 +110,20 @@ def parse_controls(raw: object) -> Controls:
     return Controls(
         latency_ms=_latency(raw.get("latency_ms")),
         fail_next=_faults(raw["fail_next"]) if "fail_next" in raw else None,
+        sets_rate_limits="rate_limits" in raw,
+        rate_limits=limits.parse_rate_limits(raw.get("rate_limits")),
+        throttle_for_seconds=_optional(
+            raw, "throttle_for_seconds", limits.throttle_seconds
+        ),
+        error_rates=(
+            error_rates.parse_error_rates(raw["error_rates"])
+            if "error_rates" in raw
+            else None
+        ),
+        random_seed=_optional(raw, "random_seed", error_rates.parse_seed_number),
+        timeout_seconds=_optional(
+            raw, "timeout_seconds", error_rates.parse_timeout_seconds
+        ),
         sets_closed_books="closed_books_date" in raw,
         closed_books_date=parse_date(closed),
         inventory_tracking=_flag(raw, "inventory_tracking"),
@@ -168,18 +142,24 @@ def _latency(raw: object) -> int | None:
     return raw
 
 
-def _faults(raw: object) -> tuple[InjectedFault, ...]:
+def _optional(raw: dict[str, Any], key: str, parse: Callable[[object], T]) -> T | None:
+    return parse(raw[key]) if raw.get(key) is not None else None
+
+
+def _faults(raw: object) -> tuple[Injected, ...]:
     if not isinstance(raw, list):
         raise EmulatorError("fail_next must be a list of faults")
     return tuple(_fault(spec, f"fail_next[{i}]") for i, spec in enumerate(raw))
 
 
-def _fault(raw: object, where: str) -> InjectedFault:
+def _fault(raw: object, where: str) -> Injected:
     if not isinstance(raw, dict):
         raise EmulatorError(f"{where} must be a JSON object")
     unknown = sorted(set(raw) - {"status", "kind", "code", "applied", "retry_after"})
     if unknown:
         raise EmulatorError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    if raw.get("kind") == "timeout":
+        return _timeout(raw, where)
 
     status = raw.get("status")
     if status not in _STATUSES or isinstance(status, bool):
@@ -204,6 +184,15 @@ def _fault(raw: object, where: str) -> InjectedFault:
     ):
         raise EmulatorError(f"{where}.retry_after must be a number of seconds")
     return InjectedFault(status, kind, code, applied, retry_after)
+
+
+def _timeout(raw: dict[str, Any], where: str) -> InjectedTimeout:
+    if set(raw) - {"kind", "applied"}:
+        raise EmulatorError(f'{where}: a timeout takes only "kind" and "applied"')
+    applied = raw.get("applied", False)
+    if not isinstance(applied, bool):
+        raise EmulatorError(f"{where}.applied must be true or false")
+    return InjectedTimeout(applied)
 
 
 def _default_kind(status: int) -> str:

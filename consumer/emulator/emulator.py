@@ -9,6 +9,7 @@ from typing import Any
 
 from consumer.emulator.controls import parse_controls
 from consumer.emulator.errors import EmulatorError
+from consumer.emulator.limits import QUICKBOOKS_LIMITS, RateLimits
 from consumer.emulator.oauth import DISCOVERY_PATH
 from consumer.emulator.seed import parse_seed, read_seed_file
 from consumer.emulator.server import EmulatorHTTPServer
@@ -25,15 +26,23 @@ class Emulator:
     >>> emulator = Emulator(seed)
     >>> emulator.start()          # 'http://127.0.0.1:54321'
     >>> emulator.ledger()["companies"]["9130350000000001"]["transactions"]
+    >>> emulator.stats("9130350000000001")    # {"requests": 3, "throttled": 0, ...}
     >>> emulator.stop()
+
+    Each company starts with ``rate_limits``, QuickBooks' own by default; pass
+    ``RateLimits.off()`` or None for none, or change a company's with ``control``.
     """
 
     def __init__(
-        self, seed: dict[str, Any] | None = None, *, access_token_ttl: float = 3600
+        self,
+        seed: dict[str, Any] | None = None,
+        *,
+        access_token_ttl: float = 3600,
+        rate_limits: RateLimits | None = QUICKBOOKS_LIMITS,
     ) -> None:
         if access_token_ttl <= 0:
             raise EmulatorError("access_token_ttl must be a positive number of seconds")
-        self._state = EmulatorState(access_token_ttl)
+        self._state = EmulatorState(access_token_ttl, rate_limits or RateLimits.off())
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._url: str | None = None
@@ -89,6 +98,14 @@ class Emulator:
         """``{"companies": {realm: {"transactions": [...], "items": [...]}}}``."""
         return self._state.ledger(realm)
 
+    def stats(self, realm: str) -> dict[str, int]:
+        """``{"requests": n, "throttled": n, "batches": n}`` for one company.
+
+        Requests and batches count every request its API received, the refused ones
+        too; throttled counts every reply with HTTP 429, injected ones included.
+        """
+        return self._state.stats(realm)
+
     def control(self, realm: str, **controls: Any) -> dict[str, Any]:
         """Apply test controls to one company; see ``consumer.emulator.controls``."""
         return self._state.control(realm, parse_controls(controls))
@@ -102,9 +119,14 @@ class Emulator:
         self.stop()
 
 
-def serve(host: str, port: int, seed_path: Path | None) -> None:
+def serve(
+    host: str,
+    port: int,
+    seed_path: Path | None,
+    rate_limits: RateLimits | None = QUICKBOOKS_LIMITS,
+) -> None:
     """Serve until interrupted; a bad seed or unusable address raises EmulatorError."""
-    state = EmulatorState(access_token_ttl=3600)
+    state = EmulatorState(3600, rate_limits or RateLimits.off())
     if seed_path is not None:
         realms = state.load_seed(read_seed_file(seed_path))
         logger.info("Loaded %d companies from %s.", len(realms), seed_path)

@@ -3,10 +3,14 @@
 - Validation and business faults: ``{"Fault": {"Error": [...], "type": ...}}``
   with HTTP 400.
 - Authentication faults: the lower-case ``{"fault": {"error": [...]}}`` form, HTTP 401.
-- Outages and throttling as they have been seen: an HTML 503 page, an XML 429 reply.
+- Throttling: the same upper-case form with code 3001 and HTTP 429, or as XML.
+- Outages as they have been seen: an HTML 503 page.
+- A batch item's fault: the ``Fault`` member alone, inside an HTTP 200 reply.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from consumer.emulator.encoding import qbo_time
 from consumer.emulator.wire import Reply, json_reply
@@ -14,6 +18,7 @@ from consumer.emulator.wire import Reply, json_reply
 BUSINESS_MESSAGE = (
     "A business validation error has occurred while processing your request"
 )
+THROTTLE_MESSAGE = "message=ThrottleExceeded; errorCode=003001; statusCode=429"
 
 
 class Fault(Exception):
@@ -37,18 +42,19 @@ class Fault(Exception):
         self.status = status
         self.fault_type = fault_type
 
-    def reply(self) -> Reply:
+    def body(self) -> dict[str, Any]:
+        """The ``Fault`` member: what a reply carries, and a batch item on its own."""
         error = {
             "Message": self.message,
             "Detail": self.detail,
             "code": self.code,
             "element": self.element,
         }
-        payload = {
-            "Fault": {"Error": [error], "type": self.fault_type},
-            "time": qbo_time(),
-        }
-        return json_reply(self.status, payload)
+        return {"Error": [error], "type": self.fault_type}
+
+    def reply(self, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
+        payload = {"Fault": self.body(), "time": qbo_time()}
+        return json_reply(self.status, payload, headers)
 
 
 def business(detail: str, element: str = "", code: str = "6000") -> Fault:
@@ -136,6 +142,14 @@ def not_json(detail: str) -> Fault:
         "Request has invalid or unsupported property",
         f"The request body could not be read as a JSON object: {detail}",
     )
+
+
+def throttled(detail: str, retry_after: int | None = None) -> Reply:
+    """HTTP 429: the company sent more requests than QuickBooks allows."""
+    fault = Fault("3001", THROTTLE_MESSAGE, detail, status=429, fault_type="SERVICE")
+    if retry_after is None:
+        return fault.reply()
+    return fault.reply(headers=(("Retry-After", str(retry_after)),))
 
 
 def authentication(detail: str) -> Reply:

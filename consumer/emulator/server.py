@@ -10,7 +10,7 @@ from consumer.emulator import admin, oauth
 from consumer.emulator.api import CompanyApi
 from consumer.emulator.faults import Fault
 from consumer.emulator.state import EmulatorState
-from consumer.emulator.wire import Reply, Request, error_reply
+from consumer.emulator.wire import Hangup, Reply, Request, error_reply
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self.state = state
         self.api = CompanyApi(state)
 
-    def dispatch(self, request: Request) -> Reply:
+    def dispatch(self, request: Request) -> Reply | Hangup:
         path, method = request.path, request.method
         if path.startswith(_COMPANY_PREFIX):
             realm_id, _, rest = path.removeprefix(_COMPANY_PREFIX).partition("/")
@@ -77,6 +77,9 @@ class _Handler(BaseHTTPRequestHandler):
                 status=500,
                 fault_type="SystemFault",
             ).reply()
+        if isinstance(reply, Hangup):
+            self.close_connection = True  # and write nothing: the answer is lost
+            return
         self._write(reply)
 
     def _read(self, method: str) -> Request:

@@ -27,6 +27,14 @@ class Reply:
     headers: tuple[tuple[str, str], ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class Hangup:
+    """No reply: the server closes the connection without a word."""
+
+
+HANGUP = Hangup()
+
+
 def json_reply(
     status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()
 ) -> Reply:
