@@ -84,6 +84,34 @@ def _parser() -> argparse.ArgumentParser:
     listing = tenant_commands.add_parser("list", help="list companies and connection health")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=_tenants_list)
+    show = tenant_commands.add_parser("show", help="one company's settings and connection health")
+    show.add_argument("tenant")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=_tenants_show)
+    setting = tenant_commands.add_parser(
+        "set", help="change settings: KEY=VALUE (e.g. export_mode=MANUAL cogs_account_id=80); "
+        "connection_status=EXPIRED|REVOKED marks a connection")
+    setting.add_argument("tenant")
+    setting.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
+    setting.set_defaults(handler=_tenants_set)
+
+    for action, wanted in (("export", "waiting"), ("retry", "failed")):
+        sub = commands.add_parser(action, help=f"ask the consumer to {action} {wanted} builds")
+        sub.add_argument("builds", nargs="*", metavar="BUILD", help="build numbers or build ids")
+        sub.add_argument("--tenant", help="company of the builds (needed with --all)")
+        sub.add_argument("--all", action="store_true", dest="select_all",
+                         help=f"every {wanted} build of --tenant")
+        if action == "retry":
+            sub.add_argument("--code", help="with --all: only failures with this error code")
+        sub.add_argument("--requested-by", default="build-export cli")
+        sub.set_defaults(handler=_export_or_retry, action=action.upper())
+
+    status = commands.add_parser("status", help="export state of builds")
+    status.add_argument("builds", nargs="*", metavar="BUILD")
+    status.add_argument("--tenant")
+    status.add_argument("--status", choices=["WAITING", "EXPORTING", "SYNCED", "FAILED", "NOT_EXPORTED"])
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=_status)
     return parser
 
 
@@ -185,6 +213,67 @@ def _tenants_list(args: argparse.Namespace) -> int:
 
         print(render(["tenant", "realm", "inventory_mode", "export_mode", "connection"], rows))
     return 0
+
+
+def _tenants_show(args: argparse.Namespace) -> int:
+    from consumer.runner import open_store
+
+    store = open_store(_config(args))
+    settings = store.tenant(args.tenant)
+    if settings is None:
+        raise ConfigurationError(f"unknown tenant {args.tenant!r}; `build-export tenants list` shows them")
+    shown = {k: (v.value if hasattr(v, "value") else v) for k, v in vars(settings).items()}
+    shown["connection"] = store.connection_status(args.tenant) or "NONE"
+    if args.json:
+        print(json.dumps(shown, indent=2))
+    else:
+        for key, value in shown.items():
+            print(f"{key}: {'' if value is None else value}")
+    return 0
+
+
+def _tenants_set(args: argparse.Namespace) -> int:
+    from consumer import tenants
+    from consumer.runner import open_store
+
+    store = open_store(_config(args))
+    changed = tenants.apply_changes(store, args.tenant, args.pairs)
+    print(f"{args.tenant}: {', '.join(changed)} updated")
+    return 0
+
+
+def _export_or_retry(args: argparse.Namespace) -> int:
+    from consumer import kafka_clients, operator
+    from consumer.runner import bootstrap, open_store
+
+    if not args.builds and not args.select_all:
+        raise ConfigurationError(f"name builds to {args.action.lower()}, or use --all with --tenant")
+    config = _config(args)
+    plan = operator.plan(open_store(config), args.action, args.builds, args.tenant, args.select_all,
+                         getattr(args, "code", None), args.requested_by)
+    for answer in plan.answers:
+        print(answer)
+    if plan.commands:
+        producer = kafka_clients.producer(bootstrap(config))
+        try:
+            futures = [producer.send(config.topics.commands, key=k, value=v) for k, v in plan.commands]
+            producer.flush()
+            for future in futures:
+                future.get(timeout=30)
+        finally:
+            producer.close(timeout=10)
+    print(f"{len(plan.commands)} {args.action} command(s) published to {config.topics.commands}"
+          + (f"; {plan.refused} refused" if plan.refused else ""))
+    return 1 if plan.refused else 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from consumer import operator
+    from consumer.runner import open_store
+
+    rows = operator.status_rows(open_store(_config(args)), args.builds, args.tenant, args.status)
+    print(operator.render_status(rows, args.json))
+    return 0 if rows or not args.builds else 1
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ DEFAULT_TOPICS = {
     "commands": "partsemble.builds.export-commands",
     "status": "partsemble.builds.export-status",
     "dlt": "partsemble.builds.export-dlt",
+    "settings": "partsemble.tenants.settings-changed",
 }
 
 
@@ -30,6 +31,7 @@ class Topics:
     commands: str = DEFAULT_TOPICS["commands"]
     status: str = DEFAULT_TOPICS["status"]
     dlt: str = DEFAULT_TOPICS["dlt"]
+    settings: str = DEFAULT_TOPICS["settings"]
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
@@ -84,6 +86,7 @@ def load(config_file: str | None = None, env: dict[str, str] | None = None) -> C
             commands=values.get("BUILD_EXPORT_TOPIC_COMMANDS", DEFAULT_TOPICS["commands"]),
             status=values.get("BUILD_EXPORT_TOPIC_STATUS", DEFAULT_TOPICS["status"]),
             dlt=values.get("BUILD_EXPORT_TOPIC_DLT", DEFAULT_TOPICS["dlt"]),
+            settings=values.get("BUILD_EXPORT_TOPIC_SETTINGS", DEFAULT_TOPICS["settings"]),
         ),
         database_url=values.get("BUILD_EXPORT_DATABASE_URL") or f"sqlite:///{home / 'build-export.db'}",
         token_key=values.get("BUILD_EXPORT_TOKEN_KEY") or _local_token_key(home),

@@ -4,7 +4,8 @@
     ├── ConfigurationError             bad settings: stop the command, say what to change
     ├── InvalidInput                   an event that can never be processed: dead-letter it
     │   ├── UndecodableMessage         bytes that are not a framed Avro record we know
-    │   └── InvalidEvent               a decoded record that breaks a rule of the domain
+    │   ├── InvalidEvent               a decoded record that breaks a rule of the domain
+    │   └── CommandRefused             a command that does not apply to the build's export
     └── ExportFailure                  an export that did not reach the books
         ├── NeedsPerson                a person must fix something (account, link, connection)
         ├── RetryLater                 transient trouble that outlasted the in-call retries
@@ -31,6 +32,10 @@ class InvalidInput(ExportServiceError):
 
     stage = "validate"
 
+    @property
+    def code(self) -> str:
+        return self.stage.upper()
+
 
 class UndecodableMessage(InvalidInput):
     """The bytes are not an Avro record framed with a schema this service knows."""
@@ -40,6 +45,20 @@ class UndecodableMessage(InvalidInput):
 
 class InvalidEvent(InvalidInput):
     """A decoded record that is impossible in the domain."""
+
+
+class CommandRefused(InvalidInput):
+    """An export command that does not apply: unknown build, already synced, not failed."""
+
+    stage = "command"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self._code = code
+
+    @property
+    def code(self) -> str:
+        return self._code
 
 
 class ExportFailure(ExportServiceError):

@@ -61,7 +61,7 @@ def run(
     worker = ExportWorker(store, Connections(app, store), recorder, config.retry_policy)
     producer = kafka_clients.producer(servers)
     relay = OutboxRelay(store, producer)
-    consumer = kafka_clients.consumer(servers, config.group_id, [config.topics.builds, config.topics.commands])
+    consumer = kafka_clients.consumer(servers, config.group_id, [config.topics.builds, config.topics.commands, config.topics.settings])
 
     stopping: list[bool] = []
     previous = _on_signals(lambda *_: stopping.append(True))

@@ -22,6 +22,7 @@ from consumer.errors import ConfigurationError
 BUILD_STATUS_CHANGED = "com.partsemble.builds.BuildStatusChanged"
 EXPORT_COMMAND = "com.partsemble.builds.ExportCommand"
 EXPORT_STATUS_CHANGED = "com.partsemble.builds.ExportStatusChanged"
+TENANT_SETTINGS_CHANGED = "com.partsemble.tenants.TenantSettingsChanged"
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consumer import codec, translate
-from consumer.errors import InvalidEvent, InvalidInput
+from consumer.errors import CommandRefused, InvalidEvent, InvalidInput
 from consumer.events import DeadLetter
 from consumer.model import Build, BuildStatus, ExportKind, ExportMode, TenantSettings
-from consumer.recording import EXPORTING, FAILED, NOT_EXPORTED, WAITING, Recorder
-from consumer.schemas import BUILD_STATUS_CHANGED, EXPORT_COMMAND
+from consumer.recording import EXPORTING, FAILED, NOT_EXPORTED, SYNCED, WAITING, Recorder
+from consumer.schemas import BUILD_STATUS_CHANGED, EXPORT_COMMAND, TENANT_SETTINGS_CHANGED
 from consumer.snapshots import to_snapshot
 from consumer.store import BuildRow, ExportRow, ProcessedEvent, Store, as_utc, outbox_row
-from consumer.validate import ExportCommand, build_from_record, command_from_record
+from consumer.validate import (
+    ExportCommand,
+    SettingsChange,
+    build_from_record,
+    command_from_record,
+    settings_from_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +61,8 @@ class ExportService:
                 self._on_build_event(message, build_from_record(record), to_snapshot(record))
             elif name == EXPORT_COMMAND:
                 self._on_command(message, command_from_record(record))
+            elif name == TENANT_SETTINGS_CHANGED:
+                self._on_settings(message, settings_from_record(record))
             else:
                 short = name.rsplit(".", 1)[-1]
                 raise InvalidEvent(f"{short} records are not input of this service")
@@ -123,7 +131,7 @@ class ExportService:
             return  # waiting, under way or settled already: a repeated event does no harm
         row = ExportRow(
             build_id=build.build_id, tenant_id=build.tenant_id, build_number=build.build_number,
-            kind=kind.value, reference=translate.reference(build.build_id, kind),
+            kind=kind.value, reference=_reference(s, build, kind),
             state=WAITING, attempt=0, retryable=False, posts=0, scheduled_retries=0,
             causation_id=build.event_id,
         )
@@ -148,30 +156,41 @@ class ExportService:
 
     def _on_command(self, message: Inbound, command: ExportCommand) -> None:
         ctx = {**message.context(), "tenant": command.tenant_id, "build": command.build_id}
-        wanted = WAITING if command.action == "EXPORT" else FAILED
         with self._store.begin() as s:
             rows = [r for r in s.scalars(select(ExportRow).where(ExportRow.build_id == command.build_id))
                     if r.tenant_id == command.tenant_id]
-            if not rows:
-                raise InvalidEvent(
-                    f"{command.action} asks for build {command.build_id}, which this service "
-                    f"has not seen for tenant {command.tenant_id!r}"
-                )
             if not self._first_time(s, command.command_id, message):
                 log.warning("command %s was processed before; skipped", command.command_id, extra=ctx)
                 return
+            refusal = refuse(command.action, rows)
+            if refusal is not None:
+                raise refusal
             for row in rows:
-                if row.state != wanted:
-                    log.warning("%s of %s ignored: the export is %s", command.action, row.reference,
-                                row.state, extra=ctx)
-                    continue
-                self._start_attempt(row, command.command_id)
+                if row.state == (WAITING if command.action == "EXPORT" else FAILED):
+                    self._start_attempt(row, command.command_id)
+                    log.info("%s of %s requested by %s", command.action.lower(), row.reference,
+                             command.requested_by, extra=ctx)
+
+    # -- settings ---------------------------------------------------------------------
+
+    def _on_settings(self, message: Inbound, change: SettingsChange) -> None:
+        ctx = {**message.context(), "tenant": change.settings.tenant_id}
+        with self._store.begin() as s:
+            if not self._first_time(s, change.event_id, message):
+                log.warning("settings event %s was processed before; skipped", change.event_id, extra=ctx)
+                return
+        if not self._store.save_tenant(change.settings, change.occurred_at):
+            log.warning("settings older than the ones stored; skipped", extra=ctx)
+            return
+        if change.connection_status and change.connection_status != "CONNECTED":
+            self._store.mark_connection(change.settings.tenant_id, change.connection_status)
+        log.info("export settings of %s updated", change.settings.tenant_id, extra=ctx)
 
     # -- dead letters -----------------------------------------------------------------
 
     def _dead_letter(self, message: Inbound, exc: InvalidInput) -> None:
         letter = DeadLetter(
-            stage=exc.stage, error_class=type(exc).__name__, error_code=exc.stage.upper(),
+            stage=exc.stage, error_class=type(exc).__name__, error_code=exc.code,
             message=str(exc), original_topic=message.topic, original_partition=message.partition,
             original_offset=message.offset, original_timestamp_ms=message.timestamp_ms,
         )
@@ -180,6 +199,39 @@ class ExportService:
             row = outbox_row(self._dlt_topic, None, message.value or b"", letter.headers())
             row.key = message.key
             s.add(row)
+
+
+def refuse(action: str, rows: list[ExportRow]) -> CommandRefused | None:
+    """Why ``action`` does not apply to a build's exports, or None when it does."""
+    if not rows:
+        return CommandRefused("UNKNOWN_BUILD", f"{action} refused: this service has no export of that build")
+    wanted = WAITING if action == "EXPORT" else FAILED
+    if any(r.state == wanted for r in rows):
+        return None
+    described = "; ".join(_describe(r) for r in rows)
+    code = "ALREADY_SYNCED" if all(r.state == SYNCED for r in rows) else f"NOT_{wanted}"
+    hint = "export applies to builds waiting for export" if action == "EXPORT" else "retry applies to failed exports"
+    return CommandRefused(code, f"{action} refused: {described}; {hint}")
+
+
+def _describe(row: ExportRow) -> str:
+    if row.state == SYNCED:
+        return f"{row.reference} is already synced as {row.transaction_type} {row.transaction_id}"
+    if row.state == NOT_EXPORTED:
+        return f"{row.build_number} is not exported (rejected with full recovery)"
+    return f"{row.reference} is {row.state.lower()}"
+
+
+def _reference(s: Session, build: Build, kind: ExportKind) -> str:
+    base = translate.reference(build.build_id, kind)
+    taken = s.scalars(
+        select(ExportRow.reference).where(
+            ExportRow.tenant_id == build.tenant_id,
+            ExportRow.reference.startswith(base, autoescape=True),
+            ExportRow.build_id != build.build_id,
+        )
+    )
+    return translate.unique_reference(base, set(taken))
 
 
 def _export_row(s: Session, build_id: str, kind: ExportKind) -> ExportRow | None:

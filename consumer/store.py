@@ -8,6 +8,7 @@ outbox of messages still to publish.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,6 +57,8 @@ class TenantRow(Base):
     build_debit_account_id: Mapped[str | None] = mapped_column(String(64))
     build_credit_account_id: Mapped[str | None] = mapped_column(String(64))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # When the settings applied last were decided; an older settings event is ignored.
+    settings_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     def settings(self) -> TenantSettings:
@@ -79,6 +82,9 @@ class ConnectionRow(Base):
     realm_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="CONNECTED")
     refresh_token: Mapped[bytes] = mapped_column(LargeBinary)
+    # A digest of the refresh token as a person granted it: loading the same grant again
+    # must not undo the rotations since (the stored token is the newest one).
+    granted_digest: Mapped[str | None] = mapped_column(String(64))
     access_token: Mapped[bytes | None] = mapped_column(LargeBinary)
     access_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -101,7 +107,10 @@ class ExportRow(Base):
     """One export of a build: the build itself, or its waste."""
 
     __tablename__ = "exports"
-    __table_args__ = (UniqueConstraint("build_id", "kind"),)
+    __table_args__ = (
+        UniqueConstraint("build_id", "kind"),
+        UniqueConstraint("tenant_id", "reference"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     build_id: Mapped[str] = mapped_column(String(36), index=True)
@@ -213,9 +222,14 @@ class Store:
         with self.begin() as s:
             return [r.settings() for r in s.scalars(select(TenantRow).order_by(TenantRow.tenant_id))]
 
-    def save_tenant(self, settings: TenantSettings) -> None:
+    def save_tenant(self, settings: TenantSettings, decided_at: datetime | None = None) -> bool:
+        """Store a company's settings; False when settings decided later are stored."""
         with self.begin() as s:
             row = s.get(TenantRow, settings.tenant_id) or TenantRow(tenant_id=settings.tenant_id)
+            stored_at = as_utc(row.settings_at)
+            if decided_at is not None and stored_at is not None and stored_at > decided_at:
+                return False
+            row.settings_at = decided_at or utcnow()
             row.realm_id = settings.realm_id
             row.inventory_mode = settings.inventory_mode.value
             row.export_mode = settings.export_mode.value
@@ -226,11 +240,17 @@ class Store:
             row.timezone = settings.timezone
             row.updated_at = utcnow()
             s.add(row)
+            return True
 
-    def connect(self, tenant_id: str, realm_id: str, refresh_token: str) -> None:
-        """Store a new connection: a refresh token granted for ``realm_id``."""
+    def connect(self, tenant_id: str, realm_id: str, refresh_token: str) -> bool:
+        """Store a connection: a refresh token granted for ``realm_id``. Returns False
+        when this very grant is stored already (its rotated successor is kept)."""
+        digest = hashlib.sha256(f"{realm_id}:{refresh_token}".encode()).hexdigest()
         with self.begin() as s:
             row = s.get(ConnectionRow, tenant_id) or ConnectionRow(tenant_id=tenant_id)
+            if row.granted_digest == digest and row.realm_id == realm_id:
+                return False
+            row.granted_digest = digest
             row.realm_id = realm_id
             row.status = "CONNECTED"
             row.refresh_token = self._cipher.seal(refresh_token)
@@ -238,6 +258,7 @@ class Store:
             row.access_expires_at = None
             row.updated_at = utcnow()
             s.add(row)
+            return True
 
     def connection_status(self, tenant_id: str) -> str | None:
         with self.begin() as s:

@@ -99,3 +99,38 @@ def _refresh_token(connection: Any, where: str) -> str | None:
     if not isinstance(token, str) or not token:
         raise ConfigurationError(f'{where}: connection needs {{"refresh_token": "..."}}')
     return token
+
+
+_CHANGEABLE = _SETTING_NAMES - {"tenant_id"}
+
+
+def apply_changes(store: Store, tenant_id: str, pairs: list[str]) -> list[str]:
+    """Apply ``KEY=VALUE`` changes to a stored company; an empty value clears a setting."""
+    current = store.tenant(tenant_id)
+    if current is None:
+        raise ConfigurationError(f"unknown tenant {tenant_id!r}: load it first with `build-export tenants load`")
+    raw: dict[str, Any] = {k: (v.value if hasattr(v, "value") else v) for k, v in vars(current).items()}
+    connection_status = None
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigurationError(f"{pair!r}: expected KEY=VALUE")
+        if key == "connection_status":
+            connection_status = _choice_of(value, ("CONNECTED", "EXPIRED", "REVOKED"), key)
+        elif key in _CHANGEABLE:
+            raw[key] = value or None
+        else:
+            raise ConfigurationError(f"{key!r} is not a setting; settings: {', '.join(sorted(_CHANGEABLE))}")
+    [entry] = parse({"tenants": [raw]}, "tenants set")
+    store.save_tenant(entry.settings)
+    if connection_status:
+        if connection_status == "CONNECTED" and store.connection_status(tenant_id) is None:
+            raise ConfigurationError(f"{tenant_id} has no connection: load one with its refresh token")
+        store.mark_connection(tenant_id, connection_status)
+    return [p.partition("=")[0] for p in pairs]
+
+
+def _choice_of(value: str, choices: tuple[str, ...], key: str) -> str:
+    if value.upper() not in choices:
+        raise ConfigurationError(f"{key} must be one of {', '.join(choices)}")
+    return value.upper()

@@ -39,6 +39,20 @@ def reference(build_id: str, kind: ExportKind) -> str:
     return base + "-W" if kind is ExportKind.WASTE else base
 
 
+def unique_reference(base: str, taken: set[str]) -> str:
+    """``base``, or ``base-2``, ``base-3``... when another build of the company has it.
+
+    Eight hex digits of two build ids can match; the second export then gets the first
+    free suffix, so people can still tell the two transactions apart.
+    """
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
 def private_note(build: Build, kind: ExportKind) -> str:
     what = "waste export" if kind is ExportKind.WASTE else "build export"
     return f"Partsemble {what} of build {build.build_number}; build id {build.build_id}"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from consumer.errors import InvalidEvent
 from consumer.model import (
@@ -18,9 +19,12 @@ from consumer.model import (
     BuildLine,
     BuildStatus,
     CostLine,
+    ExportMode,
+    InventoryMode,
     LostQuantity,
     QaDecision,
     RecoveryMode,
+    TenantSettings,
 )
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -84,6 +88,35 @@ def command_from_record(record: dict[str, Any]) -> ExportCommand:
         action=record["action"],
         requested_by=_text(record["requested_by"], "requested_by", _MAX_TEXT),
     )
+
+
+@dataclass(frozen=True)
+class SettingsChange:
+    event_id: str
+    occurred_at: datetime
+    settings: TenantSettings
+    connection_status: str | None
+
+
+def settings_from_record(record: dict[str, Any]) -> SettingsChange:
+    timezone = record["timezone"]
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidEvent(f"timezone {timezone[:60]!r} is not an IANA time zone such as Europe/Berlin") from None
+    accounts = {
+        name: None if record[name] is None else _text(record[name], name, _MAX_ID)
+        for name in ("cogs_account_id", "waste_account_id", "build_debit_account_id", "build_credit_account_id")
+    }
+    settings = TenantSettings(
+        tenant_id=_text(record["tenant_id"], "tenant_id", _MAX_ID),
+        realm_id=_text(record["realm_id"], "realm_id", _MAX_ID),
+        inventory_mode=InventoryMode(record["inventory_mode"]),
+        export_mode=ExportMode(record["export_mode"]),
+        timezone=timezone,
+        **accounts,
+    )
+    return SettingsChange(str(record["event_id"]), record["occurred_at"], settings, record["connection_status"])
 
 
 def _line(raw: dict[str, Any], where: str) -> BuildLine:

@@ -7,6 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -67,6 +68,15 @@ class Pipeline:
         deadline = time.monotonic() + timeout
         runner.run(self.config, should_stop=lambda: self.settled(build_ids) or time.monotonic() > deadline)
         assert self.settled(build_ids), f"not settled: {[(r.build_number, r.state) for r in self.store.exports(build_ids)]}"
+
+    def run_until(self, done: Callable[[], bool], timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        runner.run(self.config, should_stop=lambda: done() or time.monotonic() > deadline)
+        assert done(), f"not done: {[(r.build_number, r.state) for r in self.store.exports()]}"
+
+    def states(self, build_ids: list[str]) -> list[str]:
+        by_build = {r.build_id: r.state for r in self.store.exports(build_ids)}
+        return [by_build.get(b, "UNSEEN") for b in build_ids]
 
     def run_until_idle(self, seconds: float = 4) -> runner.RunSummary:
         return runner.run(self.config, until_idle=seconds)

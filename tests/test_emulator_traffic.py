@@ -193,7 +193,7 @@ def test_batch_requests_have_a_limit_of_their_own(
 def test_throttle_for_seconds_refuses_everything_and_says_how_long(
     emulator: Emulator, qb: QuickBooks
 ) -> None:
-    emulator.control(REALM, rate_limits=None, throttle_for_seconds=0.5)
+    emulator.control(REALM, throttle_for_seconds=0.5)
 
     refused = [raw_get(emulator, qb) for _ in range(3)]
     time.sleep(0.6)
