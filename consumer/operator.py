@@ -45,12 +45,12 @@ def plan(store: Store, action: str, builds: list[str], tenant: str | None, selec
     answers: list[str] = []
     refused = 0
     for name in builds:
-        found = _resolve(store, name, tenant)
-        if isinstance(found, str):
-            answers.append(found)
+        build_id, answer = _resolve(store, name, tenant)
+        if build_id is None:
+            answers.append(answer)
             refused += 1
         else:
-            build_ids.append(found)
+            build_ids.append(build_id)
 
     commands = []
     for build_id in dict.fromkeys(build_ids):
@@ -64,17 +64,18 @@ def plan(store: Store, action: str, builds: list[str], tenant: str | None, selec
     return Plan(commands, answers, refused)
 
 
-def _resolve(store: Store, name: str, tenant: str | None) -> str:
-    """A build id from a build id or a build number; an answer string when unknown."""
+def _resolve(store: Store, name: str, tenant: str | None) -> tuple[str | None, str]:
+    """The build id a build id or build number names, or None and the reason."""
     if _is_uuid(name):
         build_id = str(uuid.UUID(name))
-        return build_id if store.exports([build_id]) else f"{name}: unknown build"
-    matches = {r.build_id: r.tenant_id for r in store.exports(tenant_id=tenant) if r.build_number == name}
+        rows = [r for r in store.exports([build_id]) if tenant is None or r.tenant_id == tenant]
+        return (build_id, "") if rows else (None, f"{name}: unknown build")
+    matches = {r.build_id for r in store.exports(tenant_id=tenant) if r.build_number == name}
     if not matches:
-        return f"{name}: unknown build" + (f" for {tenant}" if tenant else "")
+        return None, f"{name}: unknown build" + (f" for {tenant}" if tenant else "")
     if len(matches) > 1:
-        return f"{name}: several companies have a build {name}; add --tenant"
-    return next(iter(matches))
+        return None, f"{name}: several builds are numbered {name}; add --tenant or use the build id"
+    return next(iter(matches)), ""
 
 
 def _is_uuid(text: str) -> bool:

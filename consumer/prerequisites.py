@@ -109,15 +109,17 @@ def _check_items(request: InventoryAdjustmentRequest, settings: TenantSettings, 
         elif _starts_after(item, request.txn_date):
             problems.append(
                 f"{label} is linked to {name}, whose inventory start date in QuickBooks is "
-                f"{item['InvStartDate']}, after the build's date {request.txn_date.isoformat()}"
+                f"{item['InvStartDate']}, after the build's date {request.txn_date.isoformat()} "
+                "(move the item's start date)"
             )
         elif (item.get("AssetAccountRef") or {}).get("value") == request.adjust_account_id:
             offset_used_as_asset.append(name)
     if problems:
         raise NeedsPerson(
             "ITEMS_INVALID",
-            "Link these products to active QuickBooks inventory items (or move the item's "
-            "inventory start date), then retry: " + "; ".join(dict.fromkeys(problems)) + ".",
+            "Link these products to active QuickBooks inventory items, then retry: "
+            + "; ".join(dict.fromkeys(problems))
+            + ".",
         )
     if offset_used_as_asset:
         setting = _setting_naming(settings, request.adjust_account_id)
