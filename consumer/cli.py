@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from consumer import config as configuration
@@ -106,6 +107,17 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--requested-by", default="build-export cli")
         sub.set_defaults(handler=_export_or_retry, action=action.upper())
 
+    dlt = commands.add_parser("dlt", help="dead letters")
+    dlt_commands = dlt.add_subparsers(metavar="ACTION")
+    replay = dlt_commands.add_parser("replay", help="re-drive dead letters once their cause is fixed")
+    replay.add_argument("--tenant", help="only this company's")
+    replay.add_argument("--code", help="only this error code (the dlt.error.code header)")
+    replay.add_argument("--stage", choices=["decode", "validate", "command", "export"])
+    replay.add_argument("--since", type=_moment, help="dead-lettered at or after (ISO 8601)")
+    replay.add_argument("--until", type=_moment, help="dead-lettered before (ISO 8601)")
+    replay.add_argument("--dry-run", action="store_true", help="say what would be done, do nothing")
+    replay.set_defaults(handler=_dlt_replay)
+
     status = commands.add_parser("status", help="export state of builds")
     status.add_argument("builds", nargs="*", metavar="BUILD")
     status.add_argument("--tenant")
@@ -123,6 +135,14 @@ def _seconds(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError("seconds cannot be negative")
     return value
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time, e.g. 2026-12-01T00:00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _config(args: argparse.Namespace) -> configuration.Config:
@@ -265,6 +285,26 @@ def _export_or_retry(args: argparse.Namespace) -> int:
     print(f"{len(plan.commands)} {args.action} command(s) published to {config.topics.commands}"
           + (f"; {plan.refused} refused" if plan.refused else ""))
     return 1 if plan.refused else 0
+
+
+def _dlt_replay(args: argparse.Namespace) -> int:
+    from consumer import kafka_clients, replay
+    from consumer.runner import bootstrap, open_store
+
+    config = _config(args)
+    servers = bootstrap(config)
+    kafka_clients.require_broker(servers)
+    filters = replay.Filters(args.tenant, args.code, args.stage, args.since, args.until)
+    letters = [m for m in replay.read_dead_letters(servers, config.topics.dlt) if filters.match(m)]
+    producer = None if args.dry_run else kafka_clients.producer(servers)
+    try:
+        summary = replay.Replayer(open_store(config), producer, config.topics.commands).replay(
+            letters, args.dry_run, show_progress=sys.stderr.isatty())
+    finally:
+        if producer is not None:
+            producer.close(timeout=10)
+    print("\n".join(summary.lines(args.dry_run)))
+    return 0
 
 
 def _status(args: argparse.Namespace) -> int:

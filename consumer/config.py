@@ -126,17 +126,26 @@ def _quickbooks(values: dict[str, str]) -> QuickBooksApp | None:
             f"QBO_ENVIRONMENT={environment!r} is not valid: use production, sandbox "
             "(lower case), or the URL of a discovery document."
         )
-    try:
-        timeout = float(values.get("QBO_TIMEOUT_SECONDS", "30"))
-    except ValueError as exc:
-        raise ConfigurationError("QBO_TIMEOUT_SECONDS must be a number of seconds") from exc
+    timeout = _seconds(values, "QBO_TIMEOUT_SECONDS", 30)
+    throttle_wait = _seconds(values, "QBO_THROTTLE_WAIT_SECONDS", 60)
     return QuickBooksApp(
         client_id=values["QBO_CLIENT_ID"],
         client_secret=values["QBO_CLIENT_SECRET"],
         environment=environment,
         api_url=values.get("QBO_API_URL") or None,
         timeout_seconds=timeout,
+        throttle_wait_seconds=throttle_wait,
     )
+
+
+def _seconds(values: dict[str, str], name: str, default: float) -> float:
+    try:
+        seconds = float(values.get(name) or default)
+    except ValueError:
+        seconds = -1
+    if seconds <= 0:
+        raise ConfigurationError(f"{name} must be a positive number of seconds")
+    return seconds
 
 
 def _read_file(path: str | None) -> list[tuple[str, str]]:

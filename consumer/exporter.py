@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
 import time
 import uuid
@@ -38,6 +40,9 @@ from consumer.store import BuildRow, ExportRow, Store
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 30
+# Long enough for a chunk's calls with their retries; a worker that dies holds its
+# exports this long before another process takes them over (and looks them up first).
+LEASE = timedelta(seconds=120)
 _REQUEST_NAMESPACE = uuid.UUID("6f1d5a2e-8c1b-4f7a-9d0e-2b3c4d5e6f70")
 
 
@@ -85,6 +90,7 @@ class ExportWorker:
         self._companies: dict[str, _Company] = {}
         self._running: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -115,7 +121,8 @@ class ExportWorker:
     def _run_company(self, tenant_id: str, company: _Company) -> None:
         try:
             while time.monotonic() >= company.paused_until:
-                rows = self._store.due_exports(tenant_id, self._recorder.clock(), BATCH_SIZE)
+                rows = self._store.claim_due(tenant_id, self._recorder.clock(), BATCH_SIZE,
+                                             self._owner, LEASE)
                 if not rows:
                     return
                 self._run_chunk(tenant_id, company, rows)
@@ -258,6 +265,7 @@ class ExportWorker:
                 if row is not None and row.state == EXPORTING and row.request_id == job.request_id:
                     row.next_attempt_at = when
                     row.scheduled_retries += 1 if count else 0
+                    row.lease_owner = row.lease_until = None
 
     def _settle(self, jobs: list[_Job], settings: TenantSettings | None,
                 outcome_of: Callable[[_Job], Any]) -> None:
@@ -273,6 +281,7 @@ class ExportWorker:
                         delay = self._policy.delays[row.scheduled_retries]
                         row.next_attempt_at = self._recorder.clock() + timedelta(seconds=delay)
                         row.scheduled_retries += 1
+                        row.lease_owner = row.lease_until = None
                         log.warning("%s: %s; retry %d in %.0f s", row.reference, outcome.message,
                                     row.scheduled_retries, delay, extra={"tenant": row.tenant_id, "build": row.build_number})
                         continue

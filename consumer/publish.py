@@ -26,11 +26,17 @@ class OutboxRelay:
         """Publish everything not yet published; returns how many rows went out."""
         sent = 0
         while rows := self._store.unpublished():
-            futures = [
-                (row.id, self._producer.send(row.topic, key=row.key, value=row.value, headers=row.header_list()))
-                for row in rows
-            ]
-            self._producer.flush(timeout=self._timeout)
+            try:
+                futures = [
+                    (row.id, self._producer.send(row.topic, key=row.key, value=row.value,
+                                                 headers=row.header_list()))
+                    for row in rows
+                ]
+                self._producer.flush(timeout=self._timeout)
+            except KafkaError as exc:
+                # Rows stay in the outbox and go out on a later flush.
+                log.warning("outbox not published yet: %s", exc)
+                return sent
             done = []
             for row_id, future in futures:
                 try:

@@ -55,6 +55,8 @@ class QuickBooksApp:
     timeout_seconds: float = 30.0
     max_attempts: int = 4
     max_call_seconds: float = 20.0
+    # How long a company waits after a 429 that names no Retry-After (QuickBooks' docs: 60 s).
+    throttle_wait_seconds: float = DEFAULT_THROTTLE_WAIT
 
 
 @dataclass
@@ -214,7 +216,7 @@ class CompanyConnection:
             status = response.status_code if response is not None else None
             body = response.text if response is not None else exc.message
             fault = classify(status, body)
-            retry_after = _retry_after(response)
+            retry_after = _retry_after(response, self._app.throttle_wait_seconds)
         if fault.action is Action.RETRY_NOW:
             raise _Transient(fault)
         if fault.action is Action.THROTTLED:
@@ -291,12 +293,12 @@ class CompanyConnection:
         )
 
 
-def _retry_after(response: requests.Response | None) -> float:
+def _retry_after(response: requests.Response | None, default: float) -> float:
     header = response.headers.get("Retry-After") if response is not None else None
     try:
-        return max(1.0, float(header)) if header else DEFAULT_THROTTLE_WAIT
+        return max(1.0, float(header)) if header else default
     except ValueError:
-        return DEFAULT_THROTTLE_WAIT
+        return default
 
 
 def escape_query_value(value: str) -> str:

@@ -38,7 +38,7 @@ class Recorder:
         row.state = SYNCED
         row.transaction_type, row.transaction_id = transaction_type, transaction_id
         row.error_code = row.error_message = None
-        row.next_attempt_at = None
+        row.next_attempt_at = row.lease_owner = row.lease_until = None
         row.updated_at = self.clock()
         s.add(self._status(row, "SYNCED", realm_id))
 
@@ -46,7 +46,7 @@ class Recorder:
         row.state = FAILED
         row.error_code, row.error_message = failure.code, failure.message
         row.retryable = failure.retryable
-        row.next_attempt_at = None
+        row.next_attempt_at = row.lease_owner = row.lease_until = None
         row.updated_at = self.clock()
         s.add(self._status(row, "FAILED", realm_id))
         letter = DeadLetter(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from kafka import KafkaConsumer
-from kafka.errors import CommitFailedError
+from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from consumer import kafka_clients
@@ -107,6 +107,10 @@ def _commit(consumer: KafkaConsumer, partition: TopicPartition, offset: int) -> 
         # The partition moved to another member; it resumes from the last committed
         # offset, and the inbox turns the redelivered messages into no-ops.
         log.warning("offset commit refused after a rebalance", extra={"partition": partition.partition})
+    except KafkaError as exc:
+        # The broker is away; the messages come again and the inbox skips them.
+        log.warning("offset commit failed (%s); the messages will be redelivered", exc,
+                    extra={"partition": partition.partition})
 
 
 def _on_signals(handler: Callable[..., None]) -> dict[int, object]:

@@ -55,6 +55,7 @@ class ExportService:
 
     def handle(self, message: Inbound) -> None:
         """Process one message; invalid input ends on the dead-letter topic."""
+        record: dict[str, object] = {}
         try:
             name, record = codec.decode(message.value or b"")
             if name == BUILD_STATUS_CHANGED:
@@ -67,7 +68,7 @@ class ExportService:
                 short = name.rsplit(".", 1)[-1]
                 raise InvalidEvent(f"{short} records are not input of this service")
         except InvalidInput as exc:
-            self._dead_letter(message, exc)
+            self._dead_letter(message, exc, record)
 
     # -- build events -----------------------------------------------------------------
 
@@ -188,11 +189,14 @@ class ExportService:
 
     # -- dead letters -----------------------------------------------------------------
 
-    def _dead_letter(self, message: Inbound, exc: InvalidInput) -> None:
+    def _dead_letter(self, message: Inbound, exc: InvalidInput, record: dict[str, object]) -> None:
+        build_id = record.get("build_id")
         letter = DeadLetter(
             stage=exc.stage, error_class=type(exc).__name__, error_code=exc.code,
             message=str(exc), original_topic=message.topic, original_partition=message.partition,
             original_offset=message.offset, original_timestamp_ms=message.timestamp_ms,
+            tenant_id=str(record["tenant_id"])[:200] if record.get("tenant_id") else None,
+            build_id=str(build_id) if build_id else None,
         )
         log.warning("dead-lettered (%s): %s", exc.stage, exc, extra=message.context())
         with self._store.begin() as s:

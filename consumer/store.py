@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -26,6 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    or_,
     select,
     update,
 )
@@ -133,6 +134,9 @@ class ExportRow(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     posts: Mapped[int] = mapped_column(Integer, default=0)
     scheduled_retries: Mapped[int] = mapped_column(Integer, default=0)
+    # The worker posting it now, until when: another process takes it over only after.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -144,6 +148,18 @@ class ProcessedEvent(Base):
     partition: Mapped[int] = mapped_column(Integer)
     offset: Mapped[int] = mapped_column(Integer)
     processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReplayedDeadLetter(Base):
+    """A dead letter that was replayed: replaying it again does nothing."""
+
+    __tablename__ = "replayed_dead_letters"
+
+    topic: Mapped[str] = mapped_column(String(255), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offset: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action: Mapped[str] = mapped_column(String(255))
+    replayed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class OutboxRow(Base):
@@ -346,21 +362,34 @@ class Store:
     def due_tenants(self, now: datetime) -> list[str]:
         """Companies with exports whose next post may go now."""
         with self.begin() as s:
-            query = select(ExportRow.tenant_id).where(
-                ExportRow.state == "EXPORTING", ExportRow.next_attempt_at <= now
-            ).distinct()
-            return list(s.scalars(query))
+            return list(s.scalars(select(ExportRow.tenant_id).where(*_due(now)).distinct()))
 
-    def due_exports(self, tenant_id: str, now: datetime, limit: int) -> list[ExportRow]:
+    def claim_due(self, tenant_id: str, now: datetime, limit: int, owner: str, lease: timedelta) -> list[ExportRow]:
+        """Lease up to ``limit`` due exports of a company to ``owner``.
+
+        Each row is taken with a conditional update, so two processes never hold the
+        same export; a lease that runs out (its worker died) frees the export again.
+        """
         with self.begin() as s:
             query = (
-                select(ExportRow)
-                .where(ExportRow.tenant_id == tenant_id, ExportRow.state == "EXPORTING",
-                       ExportRow.next_attempt_at <= now)
+                select(ExportRow.id)
+                .where(ExportRow.tenant_id == tenant_id, *_due(now))
                 .order_by(ExportRow.next_attempt_at, ExportRow.id)
                 .limit(limit)
             )
-            return list(s.scalars(query))
+            candidates = list(s.scalars(query))
+        claimed = []
+        with self.begin() as s:
+            for export_id in candidates:
+                taken = s.execute(
+                    update(ExportRow)
+                    .where(ExportRow.id == export_id, *_due(now))
+                    .values(lease_owner=owner, lease_until=now + lease)
+                )
+                if taken.rowcount == 1:
+                    claimed.append(export_id)
+        with self.begin() as s:
+            return list(s.scalars(select(ExportRow).where(ExportRow.id.in_(claimed)).order_by(ExportRow.id)))
 
     def builds(self, tenant_id: str | None = None) -> list[BuildRow]:
         with self.begin() as s:
@@ -382,6 +411,14 @@ class Store:
         with self.begin() as s:
             for row in s.scalars(select(OutboxRow).where(OutboxRow.id.in_(ids))):
                 row.published_at = utcnow()
+
+
+def _due(now: datetime) -> tuple[Any, ...]:
+    return (
+        ExportRow.state == "EXPORTING",
+        ExportRow.next_attempt_at <= now,
+        or_(ExportRow.lease_until.is_(None), ExportRow.lease_until < now),
+    )
 
 
 def outbox_row(topic: str, key: str | None, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> OutboxRow:
