@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
-        parser.print_help()
+        (getattr(args, "group_parser", None) or parser).print_help(sys.stderr)
         return 2
     logs.configure(args.log_level or ("WARNING" if args.handler is _demo else "INFO"))
     try:
@@ -66,22 +67,26 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_demo)
 
     broker = commands.add_parser("broker", help="the local single-node Kafka broker")
+    broker.set_defaults(group_parser=broker)
     broker_commands = broker.add_subparsers(metavar="ACTION")
     for action in ("start", "stop", "status"):
-        sub = broker_commands.add_parser(action, help=f"{action} the local broker")
+        sub = broker_commands.add_parser(action, help={"start": "start (or reuse) the local broker", "stop": "stop the local broker", "status": "whether the local broker runs"}[action])
         sub.set_defaults(handler=_broker, action=action)
 
     emulator = commands.add_parser("emulator", help="serve the QuickBooks Online emulator")
     emulator.add_argument("--host", default="127.0.0.1")
-    emulator.add_argument("--port", type=int, default=8765)
+    emulator.add_argument("--port", type=_port, default=8765)
     emulator.add_argument("--seed", type=Path, help="JSON file of companies, accounts and items")
     emulator.set_defaults(handler=_emulator)
 
     tenants = commands.add_parser("tenants", help="companies' export settings and connections")
+    tenants.set_defaults(group_parser=tenants)
     tenant_commands = tenants.add_subparsers(metavar="ACTION")
     load = tenant_commands.add_parser("load", help="store the companies of a JSON file")
     load.add_argument("file", type=Path)
     load.set_defaults(handler=_tenants_load)
+    new_key = tenant_commands.add_parser("new-key", help="print a new key for BUILD_EXPORT_TOKEN_KEY")
+    new_key.set_defaults(handler=_new_key)
     listing = tenant_commands.add_parser("list", help="list companies and connection health")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=_tenants_list)
@@ -108,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=_export_or_retry, action=action.upper())
 
     dlt = commands.add_parser("dlt", help="dead letters")
+    dlt.set_defaults(group_parser=dlt)
     dlt_commands = dlt.add_subparsers(metavar="ACTION")
     replay = dlt_commands.add_parser("replay", help="re-drive dead letters once their cause is fixed")
     replay.add_argument("--tenant", help="only this company's")
@@ -131,10 +137,16 @@ def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("seconds cannot be negative")
+        value = -1.0
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
     return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return int(text)
 
 
 def _moment(text: str) -> datetime:
@@ -162,6 +174,8 @@ def _produce(args: argparse.Namespace) -> int:
     from producers import jsonl
 
     config = _config(args)
+    if args.topic is not None and not args.topic.strip():
+        raise ConfigurationError("--topic is empty: name a topic, or leave it out for the build events topic")
     messages = jsonl.read_file(args.file, args.schema)
     producer = kafka_clients.producer(runner.bootstrap(config))
     try:
@@ -181,6 +195,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _broker(args: argparse.Namespace) -> int:
     from consumer.broker import LocalBroker
 
+    _config(args)  # a bad KAFKA_LOCAL_PORT or PARTSEMBLE_HOME is a configuration error
     broker = LocalBroker.from_env()
     if args.action == "start":
         print(f"Kafka broker answering at {broker.start()}")
@@ -212,8 +227,18 @@ def _tenants_load(args: argparse.Namespace) -> int:
 
     entries = tenants.read(args.file)
     tenants.load_into(open_store(_config(args)), entries)
+    if not entries:
+        print(f"{args.file} names no companies; nothing stored")
+        return 0
     print(f"stored {len(entries)} compan{'y' if len(entries) == 1 else 'ies'}: "
           + ", ".join(e.settings.tenant_id for e in entries))
+    return 0
+
+
+def _new_key(args: argparse.Namespace) -> int:
+    from cryptography.fernet import Fernet
+
+    print(Fernet.generate_key().decode())
     return 0
 
 

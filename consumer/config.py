@@ -7,7 +7,9 @@ password) are never printed: ``describe()`` masks them.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,12 +62,32 @@ class Config:
 
     def describe(self) -> dict[str, str]:
         return {
-            "kafka": self.bootstrap_servers or "(local broker)",
+            "kafka": self.bootstrap_servers or "",
             "group": self.group_id,
             "topics": ", ".join(vars(self.topics).values()),
             "database": mask_url(self.database_url),
             "quickbooks": self.quickbooks.environment if self.quickbooks else "(not configured)",
         }
+
+
+_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+def _check_topics(topics: Topics) -> None:
+    names = vars(topics)
+    for role, name in names.items():
+        if not _TOPIC.match(name):
+            raise ConfigurationError(
+                f"BUILD_EXPORT_TOPIC_{role.upper()}={name!r} is not a Kafka topic name "
+                "(letters, digits, '.', '_' and '-', at most 249)"
+            )
+    inputs = {topics.builds, topics.commands, topics.settings}
+    for role in ("status", "dlt"):
+        if names[role] in inputs:
+            raise ConfigurationError(
+                f"BUILD_EXPORT_TOPIC_{role.upper()} must differ from the input topics "
+                "(builds, commands, settings), or the service would read its own output"
+            )
 
 
 def home_dir(env: dict[str, str] | None = None) -> Path:
@@ -77,17 +99,25 @@ def load(config_file: str | None = None, env: dict[str, str] | None = None) -> C
     values = dict(_read_file(config_file or os.environ.get("BUILD_EXPORT_CONFIG")))
     values.update(os.environ if env is None else env)
     home = home_dir(values)
+    topics = Topics(
+        builds=values.get("BUILD_EXPORT_TOPIC_BUILDS") or DEFAULT_TOPICS["builds"],
+        commands=values.get("BUILD_EXPORT_TOPIC_COMMANDS") or DEFAULT_TOPICS["commands"],
+        status=values.get("BUILD_EXPORT_TOPIC_STATUS") or DEFAULT_TOPICS["status"],
+        dlt=values.get("BUILD_EXPORT_TOPIC_DLT") or DEFAULT_TOPICS["dlt"],
+        settings=values.get("BUILD_EXPORT_TOPIC_SETTINGS") or DEFAULT_TOPICS["settings"],
+    )
+    _check_topics(topics)
+    group_id = values.get("BUILD_EXPORT_GROUP_ID", "partsemble-build-export").strip()
+    if not group_id:
+        raise ConfigurationError("BUILD_EXPORT_GROUP_ID is empty: name the consumer group")
+    local_port = values.get("KAFKA_LOCAL_PORT") or "19092"
+    if not local_port.isdigit() or not 0 < int(local_port) < 65535:
+        raise ConfigurationError(f"KAFKA_LOCAL_PORT={local_port!r} must be a port number")
 
     return Config(
-        bootstrap_servers=values.get("KAFKA_BOOTSTRAP_SERVERS") or None,
-        group_id=values.get("BUILD_EXPORT_GROUP_ID", "partsemble-build-export"),
-        topics=Topics(
-            builds=values.get("BUILD_EXPORT_TOPIC_BUILDS", DEFAULT_TOPICS["builds"]),
-            commands=values.get("BUILD_EXPORT_TOPIC_COMMANDS", DEFAULT_TOPICS["commands"]),
-            status=values.get("BUILD_EXPORT_TOPIC_STATUS", DEFAULT_TOPICS["status"]),
-            dlt=values.get("BUILD_EXPORT_TOPIC_DLT", DEFAULT_TOPICS["dlt"]),
-            settings=values.get("BUILD_EXPORT_TOPIC_SETTINGS", DEFAULT_TOPICS["settings"]),
-        ),
+        bootstrap_servers=values.get("KAFKA_BOOTSTRAP_SERVERS") or f"127.0.0.1:{int(local_port)}",
+        group_id=group_id,
+        topics=topics,
         database_url=values.get("BUILD_EXPORT_DATABASE_URL") or f"sqlite:///{home / 'build-export.db'}",
         token_key=values.get("BUILD_EXPORT_TOKEN_KEY") or _local_token_key(home),
         home=home,
@@ -103,7 +133,7 @@ def _retry_policy(text: str | None) -> RetryPolicy:
         delays = tuple(float(part) for part in text.split(","))
     except ValueError:
         delays = ()
-    if not delays or any(d < 0 for d in delays):
+    if not delays or any(not math.isfinite(d) or d < 0 for d in delays):
         raise ConfigurationError(
             f"BUILD_EXPORT_RETRY_DELAYS={text!r}: give the seconds between scheduled retries, "
             "comma-separated, e.g. 30,120,600"
@@ -121,6 +151,9 @@ def _quickbooks(values: dict[str, str]) -> QuickBooksApp | None:
         raise ConfigurationError(f"QuickBooks is half configured: also set {', '.join(missing)}.")
 
     environment = values["QBO_ENVIRONMENT"]
+    api_url = values.get("QBO_API_URL") or None
+    if api_url and not api_url.startswith(("http://", "https://")):
+        raise ConfigurationError(f"QBO_API_URL={api_url!r} must be a URL ending in /v3")
     if environment not in ("production", "sandbox") and not environment.startswith(("http://", "https://")):
         raise ConfigurationError(
             f"QBO_ENVIRONMENT={environment!r} is not valid: use production, sandbox "
@@ -132,7 +165,7 @@ def _quickbooks(values: dict[str, str]) -> QuickBooksApp | None:
         client_id=values["QBO_CLIENT_ID"],
         client_secret=values["QBO_CLIENT_SECRET"],
         environment=environment,
-        api_url=values.get("QBO_API_URL") or None,
+        api_url=api_url,
         timeout_seconds=timeout,
         throttle_wait_seconds=throttle_wait,
     )
@@ -143,7 +176,7 @@ def _seconds(values: dict[str, str], name: str, default: float) -> float:
         seconds = float(values.get(name) or default)
     except ValueError:
         seconds = -1
-    if seconds <= 0:
+    if not math.isfinite(seconds) or seconds <= 0:
         raise ConfigurationError(f"{name} must be a positive number of seconds")
     return seconds
 

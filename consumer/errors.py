@@ -91,7 +91,7 @@ class Throttled(RetryLater):
     def __init__(self, retry_after: float) -> None:
         super().__init__(
             "QB_3001",
-            f"QuickBooks is throttling this company; exports resume in {retry_after:.0f} s",
+            f"QuickBooks is throttling this company (asked to wait {retry_after:.0f} s).",
         )
         self.retry_after = retry_after
 

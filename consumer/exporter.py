@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from consumer import prerequisites, translate
 from consumer.connections import Connections
-from consumer.errors import ExportFailure, NeedsPerson, RetryLater, Throttled
+from consumer.errors import ExportFailure, NeedsPerson, Rejected, RetryLater, Throttled
 from consumer.failures import explain
 from consumer.faults import classify
 from consumer.model import AccountingRequest, Build, ExportKind, InventoryMode, TenantSettings
@@ -63,6 +63,7 @@ class _Job:
     posts: int
     build: Build
     request: AccountingRequest | None = None
+    entity: Any = None
     outcome: tuple[str, str] | ExportFailure | None = None  # (type, id) or a failure
 
 
@@ -125,11 +126,28 @@ class ExportWorker:
                                              self._owner, LEASE)
                 if not rows:
                     return
-                self._run_chunk(tenant_id, company, rows)
+                try:
+                    self._run_chunk(tenant_id, company, rows)
+                except Exception as exc:  # a defect: fail these exports, not the service
+                    log.exception("exports of %s failed unexpectedly", tenant_id, extra={"tenant": tenant_id})
+                    self._fail_unexpectedly(rows, exc)
         except Exception:
-            log.exception("export worker failed unexpectedly", extra={"tenant": tenant_id})
+            log.exception("export worker of %s stopped unexpectedly", tenant_id, extra={"tenant": tenant_id})
         finally:
             company.busy = False
+
+    def _fail_unexpectedly(self, rows: list[ExportRow], exc: Exception) -> None:
+        failure = Rejected(
+            "INTERNAL_ERROR",
+            f"The export stopped on an unexpected error ({type(exc).__name__}); it is in the "
+            "service's log. Retry the export once the cause is fixed.",
+        )
+        settings = self._store.tenant(rows[0].tenant_id) if rows else None
+        with self._store.begin() as s:
+            for claimed in rows:
+                row = s.get(ExportRow, claimed.id)
+                if row is not None and row.state == EXPORTING and row.request_id == claimed.request_id:
+                    self._recorder.failed(s, row, failure, settings.realm_id if settings else None)
 
     def _run_chunk(self, tenant_id: str, company: _Company, rows: list[ExportRow]) -> None:
         settings = self._store.tenant(tenant_id)
@@ -182,6 +200,8 @@ class ExportWorker:
                     f"Set the {' and the '.join(missing)} in the export settings of "
                     f"{settings.tenant_id}, then retry the export.",
                 )
+            elif (wrong_currency := translate.currency_problem(job.build, settings)):
+                job.outcome = NeedsPerson("CURRENCY_MISMATCH", wrong_currency)
             elif unlinked:
                 job.outcome = NeedsPerson(
                     "PRODUCTS_NOT_LINKED",
@@ -189,7 +209,16 @@ class ExportWorker:
                     + ", ".join(dict.fromkeys(p.label for p in unlinked)) + ".",
                 )
             else:
-                job.request = translate.translate(job.build, settings, job.kind)
+                try:
+                    job.request = translate.translate(job.build, settings, job.kind)
+                    job.entity = to_entity(job.request)
+                except (ValueError, ArithmeticError) as exc:
+                    job.outcome = Rejected(
+                        "AMOUNT_TOO_LARGE",
+                        f"The build's quantities or amounts are too large for QuickBooks ({exc}); "
+                        "correct the build in Partsemble, then retry the export.",
+                    )
+                    continue
                 ready.append(job)
         return ready
 
@@ -236,7 +265,7 @@ class ExportWorker:
             job = jobs[0]
             assert job.request is not None
             try:
-                created = connection.create(to_entity(job.request), job.request_id)
+                created = connection.create(job.entity, job.request_id)
                 job.outcome = (job.request.transaction_type, str(created["Id"]))
             except QuickBooksRefused as exc:
                 job.outcome = explain(exc.fault, job.request)
@@ -244,10 +273,8 @@ class ExportWorker:
 
         operations = []
         for number, job in enumerate(jobs):
-            assert job.request is not None
-            entity = to_entity(job.request)
             operations.append({"bId": str(number), "operation": "create",
-                               entity.qbo_object_name: entity.to_dict()})
+                               job.entity.qbo_object_name: job.entity.to_dict()})
         # The same exports in a batch again (after a lost answer) reuse the same request id.
         batch_id = str(uuid.uuid5(_REQUEST_NAMESPACE, "|".join(sorted(j.request_id for j in jobs))))
         answers = {a.get("bId"): a for a in connection.batch(operations, batch_id)}
@@ -285,6 +312,9 @@ class ExportWorker:
                         log.warning("%s: %s; retry %d in %.0f s", row.reference, outcome.message,
                                     row.scheduled_retries, delay, extra={"tenant": row.tenant_id, "build": row.build_number})
                         continue
+                    if isinstance(outcome, RetryLater):
+                        outcome = RetryLater(outcome.code, f"{outcome.message} Gave up after "
+                                             f"{row.scheduled_retries} scheduled retries: retry the export later.")
                     self._recorder.failed(s, row, outcome, realm)
                     log.warning("export %s failed (%s): %s", row.reference, outcome.code, outcome.message,
                                 extra={"tenant": row.tenant_id, "build": row.build_number, "reference": row.reference})
@@ -297,7 +327,7 @@ class ExportWorker:
 
 def _batch_outcome(answer: dict[str, Any] | None, request: AccountingRequest) -> tuple[str, str] | ExportFailure:
     if answer is None:
-        return RetryLater("QB_BATCH", "QuickBooks' batch reply left this export out; it will be retried")
+        return RetryLater("QB_BATCH", "QuickBooks' batch reply left this export out.")
     if "Fault" in answer:
         fault = classify(400, json.dumps({"Fault": answer["Fault"]}))
         return explain(fault, request)

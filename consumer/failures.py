@@ -16,9 +16,9 @@ def explain(fault: Fault, request: AccountingRequest | None = None) -> ExportFai
     if fault.code == "CONNECTION_EXPIRED" or fault.action is Action.REFRESH_TOKEN:
         return NeedsPerson("CONNECTION_EXPIRED", f"The QuickBooks connection has expired or was revoked: {_RECONNECT}")
     if fault.action is Action.THROTTLED:
-        return RetryLater("QB_3001", "QuickBooks kept throttling this company; retry the export later.")
+        return RetryLater("QB_3001", "QuickBooks is throttling this company.")
     if fault.action is Action.RETRY_LATER or fault.action is Action.RETRY_NOW:
-        return RetryLater(f"QB_{fault.code}", f"QuickBooks asked to try again later: {fault.text}")
+        return RetryLater(f"QB_{fault.code}", f"QuickBooks asked to try again later: {fault.text}.")
 
     said = f"QuickBooks said: {fault.text}"
     code = f"QB_{fault.code}"

@@ -110,6 +110,7 @@ class TenantSettings:
     build_debit_account_id: str | None = None
     build_credit_account_id: str | None = None
     timezone: str = "UTC"
+    home_currency: str = "USD"
 
 
 @dataclass(frozen=True)

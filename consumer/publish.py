@@ -26,18 +26,23 @@ class OutboxRelay:
         """Publish everything not yet published; returns how many rows went out."""
         sent = 0
         while rows := self._store.unpublished():
+            futures, done = [], []
+            for row in rows:
+                try:
+                    futures.append((row.id, self._producer.send(
+                        row.topic, key=row.key, value=row.value, headers=row.header_list())))
+                except KafkaError as exc:
+                    if exc.retriable:
+                        log.warning("outbox not published yet: %s", exc)
+                        break
+                    # Kafka will never take this message (too large, bad topic): keep it
+                    # in the database, marked, instead of blocking everything behind it.
+                    log.error("outbox row %s cannot be published: %s", row.id, exc)
+                    done.append(row.id)
             try:
-                futures = [
-                    (row.id, self._producer.send(row.topic, key=row.key, value=row.value,
-                                                 headers=row.header_list()))
-                    for row in rows
-                ]
                 self._producer.flush(timeout=self._timeout)
             except KafkaError as exc:
-                # Rows stay in the outbox and go out on a later flush.
                 log.warning("outbox not published yet: %s", exc)
-                return sent
-            done = []
             for row_id, future in futures:
                 try:
                     future.get(timeout=self._timeout)

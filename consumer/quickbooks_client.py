@@ -184,7 +184,7 @@ class CompanyConnection:
             except _Transient as exc:
                 raise RetryLater(
                     f"QB_{exc.fault.code}",
-                    f"QuickBooks did not answer in time ({exc.fault.text}); the export will be retried",
+                    f"QuickBooks did not answer in time ({exc.fault.text}).",
                 ) from None
 
     def _with_refresh(self, operation: Callable[[ExportClient], T], batch: bool) -> T:

@@ -25,7 +25,6 @@ from consumer.store import Store, TokenCipher
 
 log = logging.getLogger(__name__)
 
-LOCAL_BOOTSTRAP = "127.0.0.1:19092"
 # How long one loop lets the export workers run before polling again; far inside the
 # consumer's poll interval, so a slow company never gets the consumer expelled.
 WORK_SLICE_SECONDS = 0.5
@@ -38,7 +37,8 @@ class RunSummary:
 
 
 def bootstrap(config: Config) -> str:
-    return config.bootstrap_servers or LOCAL_BOOTSTRAP
+    # The configuration falls back to the local broker's port when no cluster is named.
+    return config.bootstrap_servers or "127.0.0.1:19092"
 
 
 def open_store(config: Config) -> Store:
@@ -69,7 +69,7 @@ def run(
     last_arrival = time.monotonic()
     try:
         while not stopping and not (should_stop and should_stop()):
-            arrived = _consume(consumer, service, relay, summary)
+            arrived = _consume(consumer, service, relay, summary, stopping)
             busy = worker.run_due(wait_seconds=WORK_SLICE_SECONDS)
             summary.published += relay.flush()
             if arrived or busy:
@@ -86,17 +86,23 @@ def run(
     return summary
 
 
-def _consume(consumer: KafkaConsumer, service: ExportService, relay: OutboxRelay, summary: RunSummary) -> bool:
+def _consume(consumer: KafkaConsumer, service: ExportService, relay: OutboxRelay, summary: RunSummary,
+             stopping: list[bool]) -> bool:
     batches = consumer.poll(timeout_ms=200)
     for partition, records in batches.items():
+        handled = None
         for record in records:
+            if stopping:
+                break  # asked to stop: finish the message in hand, leave the rest
             service.handle(Inbound(record.topic, record.partition, record.offset,
                                    record.key, record.value, record.timestamp))
             summary.messages += 1
+            handled = record.offset
         summary.published += relay.flush()
-        # Each record's outcome is committed to the database with its outbox rows (and
-        # the outbox is published): only now may the offset move past them.
-        _commit(consumer, partition, records[-1].offset + 1)
+        if handled is not None:
+            # Each handled record's outcome is committed to the database with its outbox
+            # rows (and the outbox is published): only now may the offset move past them.
+            _commit(consumer, partition, handled + 1)
     return bool(batches)
 
 

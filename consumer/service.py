@@ -33,6 +33,13 @@ from consumer.validate import (
 
 log = logging.getLogger(__name__)
 
+_STAGE = {
+    BuildStatus.PLANNED: 0, BuildStatus.EXECUTED: 1, BuildStatus.APPROVED: 2, BuildStatus.REJECTED: 2,
+    BuildStatus.PENDING_EXPORT: 3, BuildStatus.SYNCED: 4, BuildStatus.FAILED: 4,
+}
+# Larger dead letters would not fit a Kafka message; the headers still say why.
+MAX_DEAD_LETTER_BYTES = 512 * 1024
+
 
 @dataclass(frozen=True)
 class Inbound:
@@ -69,6 +76,10 @@ class ExportService:
                 raise InvalidEvent(f"{short} records are not input of this service")
         except InvalidInput as exc:
             self._dead_letter(message, exc, record)
+        except (ArithmeticError, ValueError, TypeError, KeyError) as exc:
+            # Values no rule foresaw (out-of-range dates and the like): the message can
+            # never be processed, so it goes where people look, not into a crash loop.
+            self._dead_letter(message, InvalidEvent(f"unprocessable values: {type(exc).__name__}: {exc}"), record)
 
     # -- build events -----------------------------------------------------------------
 
@@ -103,9 +114,13 @@ class ExportService:
         return True
 
     def _save_snapshot(self, s: Session, build: Build, snapshot: str) -> bool:
+        """Keep the newest snapshot. An event is older when it happened earlier and moves
+        the build no further along; a later stage always counts, whatever the clocks say."""
         row = s.get(BuildRow, build.build_id)
-        if row is not None and (as_utc(row.occurred_at) or build.occurred_at) > build.occurred_at:
-            return False
+        if row is not None:
+            earlier = build.occurred_at < (as_utc(row.occurred_at) or build.occurred_at)
+            if earlier and _STAGE[build.status] <= _STAGE[BuildStatus(row.status)]:
+                return False
         row = row or BuildRow(build_id=build.build_id)
         row.tenant_id = build.tenant_id
         row.build_number = build.build_number
@@ -130,6 +145,7 @@ class ExportService:
     def _open_export(self, s: Session, build: Build, settings: TenantSettings, kind: ExportKind) -> None:
         if _export_row(s, build.build_id, kind) is not None:
             return  # waiting, under way or settled already: a repeated event does no harm
+        nothing = translate.nothing_to_book(build, settings, kind)
         row = ExportRow(
             build_id=build.build_id, tenant_id=build.tenant_id, build_number=build.build_number,
             kind=kind.value, reference=_reference(s, build, kind),
@@ -137,7 +153,9 @@ class ExportService:
             causation_id=build.event_id,
         )
         s.add(row)
-        if settings.export_mode is ExportMode.AUTO:
+        if nothing:
+            row.state, row.error_message = NOT_EXPORTED, nothing
+        elif settings.export_mode is ExportMode.AUTO:
             self._start_attempt(row, build.event_id)
         else:
             self._recorder.pending(s, row, settings.realm_id)
@@ -199,8 +217,13 @@ class ExportService:
             build_id=str(build_id) if build_id else None,
         )
         log.warning("dead-lettered (%s): %s", exc.stage, exc, extra=message.context())
+        value = message.value or b""
+        headers = letter.headers()
+        if len(value) > MAX_DEAD_LETTER_BYTES:
+            headers.append(("dlt.value.truncated-from", str(len(value)).encode()))
+            value = value[:MAX_DEAD_LETTER_BYTES]
         with self._store.begin() as s:
-            row = outbox_row(self._dlt_topic, None, message.value or b"", letter.headers())
+            row = outbox_row(self._dlt_topic, None, value, headers)
             row.key = message.key
             s.add(row)
 

@@ -58,6 +58,7 @@ class TenantRow(Base):
     build_debit_account_id: Mapped[str | None] = mapped_column(String(64))
     build_credit_account_id: Mapped[str | None] = mapped_column(String(64))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    home_currency: Mapped[str] = mapped_column(String(3), default="USD")
     # When the settings applied last were decided; an older settings event is ignored.
     settings_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -73,6 +74,7 @@ class TenantRow(Base):
             build_debit_account_id=self.build_debit_account_id,
             build_credit_account_id=self.build_credit_account_id,
             timezone=self.timezone,
+            home_currency=self.home_currency,
         )
 
 
@@ -208,7 +210,12 @@ class Store:
         self._cipher = cipher
         try:
             self._engine = create_engine(url, future=True)
-        except (SQLAlchemyError, ImportError, ValueError) as exc:
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"the database driver for {mask_url(url)} is missing ({exc.name}): for "
+                "PostgreSQL use postgresql+psycopg://, whose driver the project installs"
+            ) from exc
+        except (SQLAlchemyError, ValueError) as exc:
             raise ConfigurationError(f"cannot use database URL {mask_url(url)}: {exc}") from exc
         if self._engine.dialect.name == "sqlite":
             event.listen(self._engine, "connect", _sqlite_pragmas)
@@ -254,6 +261,7 @@ class Store:
             row.build_debit_account_id = settings.build_debit_account_id
             row.build_credit_account_id = settings.build_credit_account_id
             row.timezone = settings.timezone
+            row.home_currency = settings.home_currency
             row.updated_at = utcnow()
             s.add(row)
             return True
@@ -441,8 +449,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def mask_url(url: str) -> str:
-    # Never echo a database password.
+    # Never echo a database password (which may itself contain '@').
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+        return f"{scheme}://***@{rest.rpartition('@')[2]}"
     return url

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ def read(path: Path) -> list[TenantEntry]:
         raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"{path} is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise ConfigurationError(f"{path} nests too deeply to be a tenants file") from None
     return parse(document, str(path))
 
 
@@ -71,6 +74,14 @@ def _entry(raw: Any, where: str) -> TenantEntry:
     settings["inventory_mode"] = _choice(InventoryMode, settings["inventory_mode"], where, "inventory_mode")
     settings["export_mode"] = _choice(ExportMode, settings.get("export_mode") or "AUTO", where, "export_mode")
     settings["timezone"] = _timezone(settings.get("timezone") or "UTC", where)
+    settings["home_currency"] = (settings.get("home_currency") or "USD").upper()
+    if not re.fullmatch(r"[A-Z]{3}", settings["home_currency"]):
+        raise ConfigurationError(f"{where}: home_currency must be an ISO 4217 code such as USD")
+    settings["tenant_id"] = settings["tenant_id"].strip()
+    if len(settings["tenant_id"]) > 200:
+        raise ConfigurationError(f"{where}: tenant_id is longer than 200 characters")
+    if not re.fullmatch(r"[0-9A-Za-z]{1,64}", settings["realm_id"]):
+        raise ConfigurationError(f"{where}: realm_id {settings['realm_id'][:80]!r} is not a QuickBooks company id (digits)")
     return TenantEntry(TenantSettings(**settings), _refresh_token(raw.get("connection"), where))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from zoneinfo import ZoneInfo
 
 from consumer.model import (
@@ -29,8 +29,12 @@ from consumer.model import (
 CENT = Decimal("0.01")
 
 
+# Wide enough for the schema's largest quantity times its largest unit cost, exactly.
+_EXACT = Context(prec=60)
+
+
 def cents(amount: Decimal) -> Decimal:
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP, context=_EXACT)
 
 
 def reference(build_id: str, kind: ExportKind) -> str:
@@ -104,13 +108,21 @@ def lost_lines(build: Build) -> tuple[tuple[BuildLine, Decimal], ...]:
 
 def build_cost(build: Build) -> Decimal:
     """Consumed components at their captured unit costs plus the build's cost lines."""
-    material = sum((cents(c.quantity * c.unit_cost) for c in build.components), Decimal(0))
-    return material + sum((cents(x.amount) for x in build.cost_lines), Decimal(0))
+    lines = [cents(_EXACT.multiply(c.quantity, c.unit_cost)) for c in build.components]
+    lines += [cents(x.amount) for x in build.cost_lines]
+    return _total(lines)
 
 
 def waste_cost(build: Build) -> Decimal:
     """Material cost of the lost components only."""
-    return sum((cents(c.unit_cost * q) for c, q in lost_lines(build)), Decimal(0))
+    return _total([cents(_EXACT.multiply(c.unit_cost, q)) for c, q in lost_lines(build)])
+
+
+def _total(amounts: list[Decimal]) -> Decimal:
+    total = Decimal(0)
+    for amount in amounts:
+        total = _EXACT.add(total, amount)
+    return total
 
 
 def waste_account(settings: TenantSettings) -> str | None:
@@ -119,6 +131,28 @@ def waste_account(settings: TenantSettings) -> str | None:
     if settings.inventory_mode is InventoryMode.SYNCED:
         return settings.cogs_account_id
     return settings.build_debit_account_id
+
+
+def nothing_to_book(build: Build, settings: TenantSettings, kind: ExportKind) -> str | None:
+    """Why an export needs no transaction at all, or None: a journal entry of 0.00."""
+    if settings.inventory_mode is InventoryMode.SYNCED:
+        return None
+    amount = build_cost(build) if kind is ExportKind.BUILD else waste_cost(build)
+    if amount == 0:
+        return "its cost rounds to 0.00: no journal entry is needed"
+    return None
+
+
+def currency_problem(build: Build, settings: TenantSettings) -> str | None:
+    """A journal entry is booked in the company's home currency; another one cannot be."""
+    if settings.inventory_mode is InventoryMode.SYNCED or build.currency == settings.home_currency:
+        return None
+    return (
+        f"Build {build.build_number} is costed in {build.currency}, but the QuickBooks "
+        f"company's home currency is {settings.home_currency} (the home_currency export "
+        "setting). Exports in another currency are not supported: correct the setting or "
+        "the build's currency, then retry."
+    )
 
 
 def missing_settings(settings: TenantSettings, kind: ExportKind) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -46,9 +46,7 @@ class ExportCommand:
 def build_from_record(record: dict[str, Any]) -> Build:
     tenant_id = _text(record["tenant_id"], "tenant_id", _MAX_ID)
     build_number = _text(record["build_number"], "build_number", _MAX_ID)
-    currency = record["currency"]
-    if not _CURRENCY.match(currency):
-        raise InvalidEvent(f"currency {currency[:20]!r} is not an ISO 4217 code such as USD")
+    currency = _currency(record["currency"])
 
     finished_good = _line(record["finished_good"], "finished_good")
     components = tuple(
@@ -58,6 +56,9 @@ def build_from_record(record: dict[str, Any]) -> Build:
         raise InvalidEvent("a build must consume at least one component")
     cost_lines = tuple(_cost_line(c, i) for i, c in enumerate(record["cost_lines"]))
 
+    _plausible(record["occurred_at"], "occurred_at")
+    if record["ready_at"] is not None:
+        _plausible(record["ready_at"], "ready_at")
     status = BuildStatus(record["status"])
     if status is BuildStatus.PENDING_EXPORT and record["ready_at"] is None:
         raise InvalidEvent("a build pending export needs ready_at")
@@ -114,6 +115,7 @@ def settings_from_record(record: dict[str, Any]) -> SettingsChange:
         inventory_mode=InventoryMode(record["inventory_mode"]),
         export_mode=ExportMode(record["export_mode"]),
         timezone=timezone,
+        home_currency=_currency(record["home_currency"]),
         **accounts,
     )
     return SettingsChange(str(record["event_id"]), record["occurred_at"], settings, record["connection_status"])
@@ -183,6 +185,21 @@ def _check_partial_loss(lost: tuple[LostQuantity, ...], components: tuple[BuildL
                 f"qa.lost claims {quantity} of {product_id}, more than the "
                 f"{consumed[product_id]} consumed"
             )
+
+
+def _currency(code: str) -> str:
+    if not _CURRENCY.match(code):
+        raise InvalidEvent(f"currency {code[:20]!r} is not an ISO 4217 code such as USD")
+    return code
+
+
+_EARLIEST = datetime(1971, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _plausible(moment: datetime, where: str) -> None:
+    if not _EARLIEST <= moment < _LATEST:
+        raise InvalidEvent(f"{where} {moment.isoformat()} is not a plausible time for a build")
 
 
 def _text(value: str, where: str, limit: int) -> str:

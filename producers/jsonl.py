@@ -64,6 +64,8 @@ def read_file(path: Path, schema: str | None = None) -> list[Message]:
             messages.append(encode_json(json.loads(line), schema))
         except json.JSONDecodeError as exc:
             raise ConfigurationError(f"{path}:{number}: not JSON ({exc.msg})") from exc
+        except RecursionError:
+            raise ConfigurationError(f"{path}:{number}: nests too deeply to be a record") from None
         except InvalidEvent as exc:
             raise ConfigurationError(f"{path}:{number}: {exc}") from exc
     return messages

@@ -20,9 +20,9 @@ from consumer.recording import SETTLED, Recorder
 from consumer.service import ExportService, Inbound
 from consumer.store import ExportRow, OutboxRow, Store, TokenCipher
 from tests.builders import avro_bytes
+from tests.pipeline import APP
 
 STATUS, DLT = "status", "dlt"
-APP = {"client_id": "harness-app", "client_secret": "harness-secret-value"}
 
 
 class Harness:
@@ -32,7 +32,7 @@ class Harness:
         self.store = Store(f"sqlite:///{tmp / 'harness.db'}", TokenCipher(Fernet.generate_key().decode()))
         self.store.create_schema()
         tenants.load_into(self.store, tenants.parse(tenant_document))
-        app = QuickBooksApp(client_id=APP["client_id"], client_secret=APP["client_secret"],
+        self.app = app = QuickBooksApp(client_id=APP["client_id"], client_secret=APP["client_secret"],
                             environment=emulator.discovery_url, api_url=emulator.api_url,
                             timeout_seconds=2, max_call_seconds=max_call_seconds)
         recorder = Recorder(STATUS, DLT, lambda: datetime.now(UTC))
