@@ -114,12 +114,15 @@ class ExportService:
         return True
 
     def _save_snapshot(self, s: Session, build: Build, snapshot: str) -> bool:
-        """Keep the newest snapshot. An event is older when it happened earlier and moves
-        the build no further along; a later stage always counts, whatever the clocks say."""
+        """Keep the newest snapshot: a build only moves forward through its stages, so
+        an event of an earlier stage, or of the same stage but older, is stale, whatever
+        the upstream clocks say."""
         row = s.get(BuildRow, build.build_id)
         if row is not None:
-            earlier = build.occurred_at < (as_utc(row.occurred_at) or build.occurred_at)
-            if earlier and _STAGE[build.status] <= _STAGE[BuildStatus(row.status)]:
+            stored = _STAGE[BuildStatus(row.status)]
+            stage = _STAGE[build.status]
+            older = build.occurred_at < (as_utc(row.occurred_at) or build.occurred_at)
+            if stage < stored or (stage == stored and older):
                 return False
         row = row or BuildRow(build_id=build.build_id)
         row.tenant_id = build.tenant_id

@@ -17,8 +17,12 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from consumer.broker import BrokerError, LocalBroker
+from consumer.store import mask_url
 
 TEST_PORT = 19192
 KAFKA_IMAGE = "confluentinc/cp-kafka:7.6.0"
@@ -113,3 +117,63 @@ def _local_broker() -> Iterator[str]:
     finally:
         if started_here:
             broker.stop()
+
+
+# -- databases ------------------------------------------------------------------------
+#
+# Tests that take ``database_url`` run twice: on a SQLite file and on PostgreSQL, the
+# production database. `make test` starts a local PostgreSQL server
+# (deploy/postgres/start.sh) and names it in BUILD_EXPORT_TEST_POSTGRES_URL; each test
+# gets a database of its own there, dropped afterwards. A server that does not answer
+# fails those tests; without the variable they fail under CI and skip elsewhere.
+
+POSTGRES_URL_VARIABLE = "BUILD_EXPORT_TEST_POSTGRES_URL"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "postgresql: runs on the PostgreSQL server that `make test` starts"
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Engine]:
+    """An engine on the tests' PostgreSQL server, for creating and dropping databases."""
+    url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not url:
+        reason = f"{POSTGRES_URL_VARIABLE} is not set: `make test` starts PostgreSQL and sets it"
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        failure = ""
+    except SQLAlchemyError as exc:
+        failure = f"PostgreSQL at {mask_url(url)} does not answer: {getattr(exc, 'orig', exc)}"
+    # Failed outside the except block, so the report shows the reason alone.
+    if failure:
+        pytest.fail(failure, pytrace=False)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'export.db'}"
+        return
+
+    server: Engine = request.getfixturevalue("postgres_server")
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    with server.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as connection:
+            # FORCE ends the connections the test's engines still hold in their pools.
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

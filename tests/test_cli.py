@@ -135,3 +135,31 @@ def test_produce_then_run_until_idle_exports_the_build(tmp_path, env, kafka_boot
         assert "exported PSB-" in ran.stderr
         for secret in (APP["client_secret"], "RT-cli-initial", env["BUILD_EXPORT_TOKEN_KEY"]):
             assert secret not in ran.stderr
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"BUILD_EXPORT_TOPIC_BUILDS": "bad topic!"}, "is not a Kafka topic name"),
+        ({"BUILD_EXPORT_TOPIC_DLT": "partsemble.builds.status-changed"}, "must differ from the input topics"),
+        ({"BUILD_EXPORT_GROUP_ID": " "}, "BUILD_EXPORT_GROUP_ID is empty"),
+        ({"KAFKA_LOCAL_PORT": "abc"}, "KAFKA_LOCAL_PORT='abc' must be a port number"),
+        ({"QBO_TIMEOUT_SECONDS": "nan", "QBO_CLIENT_ID": "a", "QBO_CLIENT_SECRET": "b",
+          "QBO_ENVIRONMENT": "production"}, "QBO_TIMEOUT_SECONDS must be a positive number"),
+        ({"QBO_API_URL": "notaurl", "QBO_CLIENT_ID": "a", "QBO_CLIENT_SECRET": "b",
+          "QBO_ENVIRONMENT": "production"}, "QBO_API_URL='notaurl' must be a URL"),
+        ({"BUILD_EXPORT_RETRY_DELAYS": "1,inf"}, "BUILD_EXPORT_RETRY_DELAYS"),
+    ],
+)
+def test_bad_settings_stop_every_command_with_exit_2(env, variables, message):
+    env.update(variables)
+    result = cli("tenants", "list", env=env)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_commands_without_an_action_show_their_help(env):
+    result = cli("tenants", env=env)
+    assert result.returncode == 2
+    assert "load" in result.stderr and "new-key" in result.stderr

@@ -261,3 +261,69 @@ def test_tokens_that_expire_and_rotate_mid_run_lose_nothing(emulator, tmp_path):
     finally:
         harness.close()
         emulator_short.stop()
+
+
+def test_values_no_rule_foresaw_fail_their_export_and_the_rest_goes_on(harness, emulator):
+    huge = event(tenant_id="synced", components=[line("c1", "99999999999999.9999", "5", "11")],
+                 finished_good=line("fg", "1", "0", "20"))
+    costly = event(tenant_id="journal", components=[line("c1", "99999999999999.9999", "99999999999999.999999", None)])
+    normal = journal_build()
+    harness.submit(huge, costly, normal)
+    harness.drain()
+
+    for build in (huge, costly):
+        row = harness.export(build["build_id"])
+        assert (row.state, row.error_code) == ("FAILED", "AMOUNT_TOO_LARGE")
+        assert "too large for QuickBooks" in row.error_message
+    assert harness.export(normal["build_id"]).state == "SYNCED"
+
+
+def test_a_journal_entry_of_zero_is_not_needed(harness, emulator):
+    free = event(tenant_id="journal", components=[line("c1", "0.0001", "0.01", None)])
+    harness.submit(free)
+    harness.drain()
+    row = harness.export(free["build_id"])
+    assert (row.state, row.error_message) == ("NOT_EXPORTED", "its cost rounds to 0.00: no journal entry is needed")
+    assert ledger(emulator, JOURNAL) == []
+
+
+def test_a_build_costed_in_another_currency_is_not_booked(harness, emulator):
+    euros = {**journal_build(), "currency": "EUR"}
+    harness.submit(euros)
+    harness.drain()
+    row = harness.export(euros["build_id"])
+    assert (row.state, row.error_code) == ("FAILED", "CURRENCY_MISMATCH")
+    assert "costed in EUR, but the QuickBooks company's home currency is USD" in row.error_message
+    assert ledger(emulator, JOURNAL) == []
+
+
+def test_pending_export_counts_even_when_upstream_clocks_disagree(harness, emulator):
+    build = journal_build()
+    executed = {**build, "event_id": "00000000-0000-4000-8000-000000000001", "status": "EXECUTED",
+                "ready_at": None, "occurred_at": "2026-03-01T12:00:00.500Z"}
+    pending = {**build, "occurred_at": "2026-03-01T12:00:00.400Z", "ready_at": "2026-03-01T12:00:00.400Z"}
+    harness.submit(executed, pending)
+    harness.drain()
+    assert harness.export(build["build_id"]).state == "SYNCED"
+    stale = {**executed, "event_id": "00000000-0000-4000-8000-000000000002"}
+    harness.submit(stale)  # an old stage arriving late changes nothing
+    [row] = harness.store.builds("journal")
+    assert row.status == "PENDING_EXPORT"
+
+
+@pytest.mark.parametrize("ready_at", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"])
+def test_implausible_times_are_dead_lettered_not_exported(harness, emulator, ready_at):
+    build = {**journal_build(), "ready_at": ready_at}
+    harness.submit(build)
+    assert harness.store.exports([build["build_id"]]) == []
+    [letter] = harness.dead_letters()
+    assert "is not a plausible time" in dict(letter.header_list())["dlt.error.message"].decode()
+
+
+def test_a_dead_letter_too_large_for_kafka_is_cut_and_says_so(harness):
+    build = {**journal_build(), "build_number": "B" * 900_000}
+    harness.submit(build)
+    [letter] = harness.dead_letters()
+    headers = dict(letter.header_list())
+    assert len(letter.value) == 512 * 1024
+    assert int(headers["dlt.value.truncated-from"]) > 900_000

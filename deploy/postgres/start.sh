@@ -68,8 +68,9 @@ start_server() {
         return
     fi
     echo "starting PostgreSQL on 127.0.0.1:$port" >&2
+    # 9>&-: the server must not inherit the lock, or it would hold it while it runs.
     if ! as_server_user "$bindir/pg_ctl" --pgdata="$dir/data" --log="$dir/server.log" \
-        --wait --timeout=60 start >/dev/null; then
+        --wait --timeout=60 start >/dev/null 9>&-; then
         echo "PostgreSQL did not start (a port in use by another program is fixed by" \
             "setting PG_TEST_PORT); the end of $dir/server.log:" >&2
         tail -n 20 "$dir/server.log" >&2
