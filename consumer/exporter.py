@@ -210,7 +210,7 @@ class ExportWorker:
                 )
             else:
                 try:
-                    job.request = translate.translate(job.build, settings, job.kind)
+                    job.request = translate.translate(job.build, settings, job.kind, job.reference)
                     job.entity = to_entity(job.request)
                 except (ValueError, ArithmeticError) as exc:
                     job.outcome = Rejected(

@@ -182,12 +182,15 @@ def unlinked_products(build: Build, kind: ExportKind) -> tuple[BuildLine, ...]:
     return tuple(p for p in products_on(build, kind) if not (p.accounting_item_id or "").strip())
 
 
-def translate(build: Build, settings: TenantSettings, kind: ExportKind) -> AccountingRequest:
-    """The inventory adjustment or journal entry that exports ``build`` as ``kind``.
+def translate(
+    build: Build, settings: TenantSettings, kind: ExportKind, ref: str | None = None
+) -> AccountingRequest:
+    """The inventory adjustment or journal entry that exports ``build`` as ``kind``,
+    under reference ``ref`` (by default the build's own; see ``unique_reference``).
 
     Callers check ``missing_settings`` and ``unlinked_products`` first.
     """
-    ref = reference(build.build_id, kind)
+    ref = ref or reference(build.build_id, kind)
     txn_date = transaction_date(build, settings.timezone)
     note = private_note(build, kind)
 

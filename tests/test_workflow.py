@@ -269,6 +269,7 @@ def test_builds_whose_references_collide_both_export_and_keep_their_own_transact
     assert len(ledger) == 2
     for build_id, row in refs.items():
         assert build_id in ledger[row.transaction_id]["body"]["PrivateNote"]
+        assert ledger[row.transaction_id]["body"]["DocNumber"] == row.reference
 
 
 def test_repeated_and_out_of_order_events_do_no_harm(pipeline):
