@@ -7,42 +7,45 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 import pytest
 import requests
-from intuitlib.client import AuthClient
 from intuitlib.exceptions import AuthClientError
-from quickbooks import QuickBooks
 from quickbooks.exceptions import AuthorizationException, QuickbooksException
 from quickbooks.objects.account import Account
-from quickbooks.objects.base import Ref
 from quickbooks.objects.item import Item
-from quickbooks.objects.journalentry import (
-    JournalEntry,
-    JournalEntryLine,
-    JournalEntryLineDetail,
-)
+from quickbooks.objects.journalentry import JournalEntry
 
 from consumer.emulator import Emulator, EmulatorError
+from tests.emulator_support import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    accounts,
+    adjustment,
+    auth_client,
+    bearer,
+    connect,
+    item_line,
+    journal_entry,
+    on_hand,
+    post_adjustment,
+    raw_get,
+    raw_post,
+    seed,
+    transactions,
+)
 
-CLIENT_ID, CLIENT_SECRET = "partsemble-test", "test-secret"
-REDIRECT_URI = "http://127.0.0.1/callback"
+pytestmark = pytest.mark.usefixtures("plain_http_allowed")
+
+ACME_REALM, SIMPLE_REALM = "9130350000000001", "9130350000000002"
 ACME: dict[str, Any] = {
-    "realm_id": "9130350000000001",
+    "realm_id": ACME_REALM,
     "name": "Acme Widgets",
     "inventory_tracking": True,
     "refresh_token": "RT-acme-initial",
     "accounts": [
-        {"Id": "80", "Name": "Cost of Goods Sold", "AccountType": "Cost of Goods Sold"},
-        {"Id": "81", "Name": "Inventory Asset", "AccountType": "Other Current Asset"},
-        {
-            "Id": "82",
-            "Name": "Inventory Shrinkage",
-            "AccountType": "Cost of Goods Sold",
-        },
-        {"Id": "83", "Name": "Work in Process", "AccountType": "Other Current Asset"},
+        *accounts("80", "81", "82", "83"),
         {
             "Id": "90",
             "Name": "Old Adjustments",
@@ -79,7 +82,7 @@ ACME: dict[str, Any] = {
     ],
 }
 SIMPLE: dict[str, Any] = {
-    "realm_id": "9130350000000002",
+    "realm_id": SIMPLE_REALM,
     "name": "Simple Start Shop",
     "inventory_tracking": False,
     "refresh_token": "RT-simple-initial",
@@ -88,111 +91,13 @@ SIMPLE: dict[str, Any] = {
     ],
     "items": [{"Id": "21", "Name": "Widget", "Type": "Inventory", "QtyOnHand": 1}],
 }
-SEED: dict[str, Any] = {
-    "apps": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}],
-    "companies": [ACME, SIMPLE],
-}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def plain_http_allowed() -> Iterator[None]:
-    # requests-oauthlib refuses http:// URLs unless told the transport is trusted.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-        yield
+SEED = seed(ACME, SIMPLE)
 
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Emulator]:
-    emulator = Emulator(SEED)
-    emulator.start()
-    yield emulator
-    emulator.stop()
-
-
-def auth_client(emulator: Emulator, secret: str = CLIENT_SECRET) -> AuthClient:
-    return AuthClient(
-        CLIENT_ID, secret, redirect_uri=REDIRECT_URI, environment=emulator.discovery_url
-    )
-
-
-def connect(emulator: Emulator, company: dict[str, Any]) -> QuickBooks:
-    """A fresh copy of the company (empty ledger, seed tokens) and a client for it."""
-    emulator.load_seed({"companies": [company]})
-    auth = auth_client(emulator)
-    auth.refresh(refresh_token=company["refresh_token"])
-    qb = QuickBooks(
-        auth_client=auth,
-        refresh_token=auth.refresh_token,
-        company_id=company["realm_id"],
-        minorversion=75,
-    )
-    qb.api_url_v3 = emulator.api_url
-    return qb
-
-
-def journal_entry(
-    doc_number: str, *lines: tuple[str, str, str], txn_date: str = "2024-05-01"
-) -> JournalEntry:
-    """A journal entry from (posting type, account id, amount) triples."""
-    entry = JournalEntry()
-    entry.DocNumber = doc_number
-    entry.TxnDate = txn_date
-    entry.PrivateNote = f"build for {doc_number}"
-    for posting, account_id, amount in lines:
-        detail = JournalEntryLineDetail()
-        detail.PostingType = posting
-        detail.AccountRef = Ref()
-        detail.AccountRef.value = account_id
-        line = JournalEntryLine()
-        line.Amount = Decimal(amount)
-        line.JournalEntryLineDetail = detail
-        entry.Line.append(line)
-    return entry
-
-
-def adjustment(
-    *lines: dict[str, Any], account: str = "82", **header: Any
-) -> dict[str, Any]:
-    """An inventory adjustment body; each line is the ItemAdjustmentLineDetail."""
-    return {
-        "TxnDate": "2024-05-01",
-        "DocNumber": "PSB-00000001-W",
-        "PrivateNote": "waste of build 00000001",
-        "AdjustAccountRef": {"value": account},
-        "Line": [
-            {
-                "DetailType": "ItemAdjustmentLineDetail",
-                "ItemAdjustmentLineDetail": detail,
-            }
-            for detail in lines
-        ],
-        **header,
-    }
-
-
-def post_adjustment(
-    qb: QuickBooks, body: dict[str, Any], request_id: str | None = None
-) -> dict[str, Any]:
-    url = f"{qb.api_url}/company/{qb.company_id}/inventoryadjustment"
-    result: dict[str, Any] = qb.post(url, json.dumps(body), request_id=request_id)
-    return result
-
-
-def item_line(item_id: str, **quantity: Any) -> dict[str, Any]:
-    return {"ItemRef": {"value": item_id}, **quantity}
-
-
-def ledger_of(emulator: Emulator, company: dict[str, Any]) -> dict[str, Any]:
-    ledger: dict[str, Any] = emulator.ledger(company["realm_id"])["companies"][
-        company["realm_id"]
-    ]
-    return ledger
-
-
-def on_hand(emulator: Emulator, company: dict[str, Any], item_id: str) -> Any:
-    items = ledger_of(emulator, company)["items"]
-    return next(item["QtyOnHand"] for item in items if item["Id"] == item_id)
+    with Emulator(SEED) as emulator:
+        yield emulator
 
 
 def quoted(value: str) -> str:
@@ -281,12 +186,11 @@ def test_expired_access_token_is_refused_with_an_authentication_fault() -> None:
 
 def test_token_of_another_company_is_refused(emulator: Emulator) -> None:
     qb = connect(emulator, ACME)
-    other = f"{emulator.api_url}/company/{SIMPLE['realm_id']}/account/80"
+    other = f"{emulator.api_url}/company/{SIMPLE_REALM}/account/80"
     unknown = f"{emulator.api_url}/company/4620816365000000000/account/80"
-    headers = {"Authorization": f"Bearer {qb.session.access_token}"}
 
-    wrong_realm = requests.get(other, headers=headers, timeout=5)
-    no_such_realm = requests.get(unknown, headers=headers, timeout=5)
+    wrong_realm = requests.get(other, headers=bearer(qb), timeout=5)
+    no_such_realm = requests.get(unknown, headers=bearer(qb), timeout=5)
     no_token = requests.get(other, timeout=5)
 
     assert wrong_realm.status_code == 401
@@ -341,7 +245,7 @@ def test_balanced_journal_entry_is_stored_with_an_id_and_total(
     assert saved.Id and saved.SyncToken == "0" and saved.TotalAmt == 125.4
     assert saved.MetaData["CreateTime"]
     assert saved.Line[0].JournalEntryLineDetail.AccountRef.name == "Work in Process"
-    [recorded] = ledger_of(emulator, ACME)["transactions"]
+    [recorded] = transactions(emulator, ACME_REALM)
     assert (recorded["type"], recorded["id"], recorded["request_id"]) == (
         "JournalEntry",
         saved.Id,
@@ -359,7 +263,7 @@ def test_unbalanced_journal_entry_is_refused_with_6000(emulator: Emulator) -> No
 
     assert refused.value.error_code == 6000
     assert "not balanced" in refused.value.detail
-    assert ledger_of(emulator, ACME)["transactions"] == []
+    assert transactions(emulator, ACME_REALM) == []
 
 
 @pytest.mark.parametrize(
@@ -415,18 +319,14 @@ def test_journal_entry_checks(
 
     assert refused.value.error_code == code
     assert words in refused.value.detail
-    assert ledger_of(emulator, ACME)["transactions"] == []
+    assert transactions(emulator, ACME_REALM) == []
 
 
 def test_fault_body_has_quickbooks_shape(emulator: Emulator) -> None:
     qb = connect(emulator, ACME)
     entry = journal_entry("PSB-4", ("Debit", "999", "1.00"), ("Credit", "81", "1.00"))
 
-    reply = qb.session.post(
-        f"{emulator.api_url}/company/{ACME['realm_id']}/journalentry",
-        data=entry.to_json(),
-        headers={"Content-Type": "application/json"},
-    )
+    reply = raw_post(qb, "journalentry", entry.to_json())
 
     assert reply.status_code == 400
     body = reply.json()
@@ -449,8 +349,8 @@ def test_adjustment_changes_quantity_on_hand(emulator: Emulator) -> None:
     stored = reply["InventoryAdjustment"]
     assert stored["Id"] and stored["DocNumber"] == "PSB-00000001-W"
     assert stored["AdjustAccountRef"] == {"value": "82", "name": "Inventory Shrinkage"}
-    assert on_hand(emulator, ACME, "11") == 97
-    assert on_hand(emulator, ACME, "14") == 2.25
+    assert on_hand(emulator, ACME_REALM, "11") == 97
+    assert on_hand(emulator, ACME_REALM, "14") == 2.25
     assert Item.get("11", qb=qb).QtyOnHand == 97
 
 
@@ -495,8 +395,8 @@ def test_adjustment_checks(
 
     assert refused.value.error_code == code
     assert words in refused.value.detail
-    assert ledger_of(emulator, ACME)["transactions"] == []
-    assert on_hand(emulator, ACME, "11") == 100
+    assert transactions(emulator, ACME_REALM) == []
+    assert on_hand(emulator, ACME_REALM, "11") == 100
 
 
 def test_edition_without_inventory_refuses_adjustments(emulator: Emulator) -> None:
@@ -527,8 +427,8 @@ def test_repeated_request_id_returns_the_original_reply_without_acting_again(
 
     assert second.Id == first.Id
     assert second_adjustment == first_adjustment
-    assert len(ledger_of(emulator, ACME)["transactions"]) == 2
-    assert on_hand(emulator, ACME, "11") == 98
+    assert len(transactions(emulator, ACME_REALM)) == 2
+    assert on_hand(emulator, ACME_REALM, "11") == 98
 
 
 def test_repeated_request_id_repeats_a_failure_even_after_the_cause_is_fixed(
@@ -542,30 +442,22 @@ def test_repeated_request_id_repeats_a_failure_even_after_the_cause_is_fixed(
         wrong.save(qb=qb, request_id="je-fail")
     with pytest.raises(QuickbooksException) as repeated:
         fixed.save(qb=qb, request_id="je-fail")
-    assert ledger_of(emulator, ACME)["transactions"] == []
+    assert transactions(emulator, ACME_REALM) == []
     saved = fixed.save(qb=qb, request_id="je-fail-retry")
 
     assert first.value.error_code == repeated.value.error_code == 6000
     assert repeated.value.detail == first.value.detail
-    assert [t["id"] for t in ledger_of(emulator, ACME)["transactions"]] == [saved.Id]
+    assert [t["id"] for t in transactions(emulator, ACME_REALM)] == [saved.Id]
 
 
 def test_concurrent_requests_with_one_request_id_post_once(emulator: Emulator) -> None:
     qb = connect(emulator, ACME)
-    url = (
-        f"{emulator.api_url}/company/{ACME['realm_id']}/journalentry?requestid=je-race"
-    )
-    body = journal_entry(
-        "PSB-7", ("Debit", "83", "1.00"), ("Credit", "81", "1.00")
-    ).to_json()
-    headers = {
-        "Authorization": f"Bearer {qb.session.access_token}",
-        "Content-Type": "application/json",
-    }
+    entry = journal_entry("PSB-7", ("Debit", "83", "1.00"), ("Credit", "81", "1.00"))
+    body = entry.to_json()
     ids: list[str] = []
 
     def post() -> None:
-        reply = requests.post(url, data=body, headers=headers, timeout=5)
+        reply = raw_post(qb, "journalentry", body, request_id="je-race")
         ids.append(reply.json()["JournalEntry"]["Id"])
 
     threads = [threading.Thread(target=post) for _ in range(6)]
@@ -575,7 +467,7 @@ def test_concurrent_requests_with_one_request_id_post_once(emulator: Emulator) -
         thread.join()
 
     assert len(set(ids)) == 1 and len(ids) == 6
-    assert len(ledger_of(emulator, ACME)["transactions"]) == 1
+    assert len(transactions(emulator, ACME_REALM)) == 1
 
 
 def test_request_id_longer_than_fifty_characters_is_refused(emulator: Emulator) -> None:
@@ -681,14 +573,14 @@ def test_ledger_lists_transactions_and_current_items(emulator: Emulator) -> None
 
     over_http = requests.get(
         emulator.url + "/_emulator/ledger",
-        params={"realm": ACME["realm_id"]},
+        params={"realm": ACME_REALM},
         timeout=5,
     ).json()
     everything = requests.get(emulator.url + "/_emulator/ledger", timeout=5).json()
 
-    assert over_http == emulator.ledger(ACME["realm_id"])
-    assert set(everything["companies"]) >= {ACME["realm_id"], SIMPLE["realm_id"]}
-    company = over_http["companies"][ACME["realm_id"]]
+    assert over_http == emulator.ledger(ACME_REALM)
+    assert set(everything["companies"]) >= {ACME_REALM, SIMPLE_REALM}
+    company = over_http["companies"][ACME_REALM]
     assert [(t["type"], t["request_id"]) for t in company["transactions"]] == [
         ("JournalEntry", "je-ledger"),
         ("InventoryAdjustment", None),
@@ -727,8 +619,8 @@ def test_seed_endpoint_adds_and_replaces_companies(emulator: Emulator) -> None:
         emulator.url + "/_emulator/seed", json={"companies": [{"name": "x"}]}, timeout=5
     )
 
-    assert reply.json() == {"companies": ["9130350000000077", ACME["realm_id"]]}
-    assert ledger_of(emulator, ACME)["transactions"] == []
+    assert reply.json() == {"companies": ["9130350000000077", ACME_REALM]}
+    assert transactions(emulator, ACME_REALM) == []
     with pytest.raises(AuthorizationException):
         Account.get("80", qb=qb)  # a replaced company's old tokens stop working
     auth = auth_client(emulator)
@@ -750,7 +642,7 @@ def test_unknown_paths_answer_404_in_json(emulator: Emulator) -> None:
     qb = connect(emulator, ACME)
 
     outside = requests.get(emulator.url + "/nowhere", timeout=5)
-    inside = qb.session.get(f"{emulator.api_url}/company/{ACME['realm_id']}/customer/1")
+    inside = raw_get(qb, "customer/1")
 
     assert (outside.status_code, inside.status_code) == (404, 404)
     assert outside.json()["error"] == inside.json()["error"] == "not_found"

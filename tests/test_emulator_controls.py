@@ -5,40 +5,37 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 import pytest
-import requests
-from intuitlib.client import AuthClient
 from intuitlib.exceptions import AuthClientError
 from quickbooks import QuickBooks
 from quickbooks.exceptions import AuthorizationException, QuickbooksException
 from quickbooks.objects.account import Account
-from quickbooks.objects.base import Ref
-from quickbooks.objects.journalentry import (
-    JournalEntry,
-    JournalEntryLine,
-    JournalEntryLineDetail,
-)
 
 from consumer.emulator import Emulator, EmulatorError
+from tests.emulator_support import (
+    accounts,
+    adjustment,
+    auth_client,
+    connect,
+    item_line,
+    post_adjustment,
+    post_controls,
+    raw_get,
+    seed,
+    transactions,
+    work_in_process_entry,
+)
 
-CLIENT_ID, CLIENT_SECRET = "partsemble-test", "test-secret"
+pytestmark = pytest.mark.usefixtures("plain_http_allowed")
+
 REALM = "9130350000000101"
 COMPANY: dict[str, Any] = {
     "realm_id": REALM,
     "name": "Controlled Widgets",
     "refresh_token": "RT-controlled",
-    "accounts": [
-        {"Id": "81", "Name": "Inventory Asset", "AccountType": "Other Current Asset"},
-        {
-            "Id": "82",
-            "Name": "Inventory Shrinkage",
-            "AccountType": "Cost of Goods Sold",
-        },
-        {"Id": "83", "Name": "Work in Process", "AccountType": "Other Current Asset"},
-    ],
+    "accounts": accounts("81", "82", "83"),
     "items": [
         {
             "Id": "11",
@@ -50,96 +47,26 @@ COMPANY: dict[str, Any] = {
         }
     ],
 }
-SEED = {"apps": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}]}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def plain_http_allowed() -> Iterator[None]:
-    # requests-oauthlib refuses http:// URLs unless told the transport is trusted.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-        yield
 
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Emulator]:
-    with Emulator(SEED) as emulator:
+    with Emulator(seed()) as emulator:
         yield emulator
 
 
 @pytest.fixture
 def qb(emulator: Emulator) -> QuickBooks:
     """A client of a freshly seeded company: no controls, empty ledger."""
-    emulator.load_seed({"companies": [COMPANY]})
-    auth = auth_client(emulator)
-    auth.refresh(refresh_token=COMPANY["refresh_token"])
-    client = QuickBooks(
-        auth_client=auth,
-        refresh_token=auth.refresh_token,
-        company_id=REALM,
-        minorversion=75,
-    )
-    client.api_url_v3 = emulator.api_url
-    return client
+    return connect(emulator, COMPANY)
 
 
-def auth_client(emulator: Emulator) -> AuthClient:
-    return AuthClient(
-        CLIENT_ID,
-        CLIENT_SECRET,
-        redirect_uri="http://127.0.0.1/callback",
-        environment=emulator.discovery_url,
-    )
-
-
-def journal_entry(txn_date: str = "2024-05-01") -> JournalEntry:
-    entry = JournalEntry()
-    entry.DocNumber = "PSB-00000042"
-    entry.TxnDate = txn_date
-    for posting, account_id in (("Debit", "83"), ("Credit", "81")):
-        detail = JournalEntryLineDetail()
-        detail.PostingType = posting
-        detail.AccountRef = Ref()
-        detail.AccountRef.value = account_id
-        line = JournalEntryLine()
-        line.Amount = Decimal("42.00")
-        line.JournalEntryLineDetail = detail
-        entry.Line.append(line)
-    return entry
-
-
-def post_adjustment(
+def adjust_widget(
     qb: QuickBooks, txn_date: str = "2024-05-01", account: str = "82"
 ) -> dict[str, Any]:
-    body = {
-        "TxnDate": txn_date,
-        "DocNumber": "PSB-00000042-W",
-        "AdjustAccountRef": {"value": account},
-        "Line": [
-            {
-                "DetailType": "ItemAdjustmentLineDetail",
-                "ItemAdjustmentLineDetail": {"ItemRef": {"value": "11"}, "QtyDiff": -1},
-            }
-        ],
-    }
-    url = f"{qb.api_url}/company/{REALM}/inventoryadjustment"
-    result: dict[str, Any] = qb.post(url, json.dumps(body))
-    return result
-
-
-def transactions(emulator: Emulator) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = emulator.ledger(REALM)["companies"][REALM][
-        "transactions"
-    ]
-    return found
-
-
-def raw_get(emulator: Emulator, qb: QuickBooks) -> requests.Response:
-    return requests.get(
-        f"{emulator.api_url}/company/{REALM}/account/81",
-        headers={"Authorization": f"Bearer {qb.session.access_token}"},
-        timeout=5,
-    )
+    """Posts the waste of one widget (item 11), offset to ``account``."""
+    body = adjustment(item_line("11", QtyDiff=-1), account=account, TxnDate=txn_date)
+    return post_adjustment(qb, body)
 
 
 def test_latency_delays_every_answer(emulator: Emulator, qb: QuickBooks) -> None:
@@ -165,8 +92,10 @@ def test_injected_faults_answer_the_next_requests_in_order(
         ],
     )
 
-    html, xml, throttled, internal, in_ok = (raw_get(emulator, qb) for _ in range(5))
-    after = raw_get(emulator, qb)
+    html, xml, throttled, internal, in_ok = (
+        raw_get(qb, "account/81") for _ in range(5)
+    )
+    after = raw_get(qb, "account/81")
 
     assert html.status_code == 503 and html.headers["Content-Type"].startswith(
         "text/html"
@@ -202,13 +131,13 @@ def test_applied_fault_posts_but_loses_the_answer(
     emulator.control(REALM, fail_next=[{"status": 502, "applied": True}])
 
     with pytest.raises(QuickbooksException):
-        journal_entry().save(qb=qb, request_id="lost-answer")
-    posted = transactions(emulator)
-    retried = journal_entry().save(qb=qb, request_id="lost-answer")
+        work_in_process_entry().save(qb=qb, request_id="lost-answer")
+    posted = transactions(emulator, REALM)
+    retried = work_in_process_entry().save(qb=qb, request_id="lost-answer")
 
     assert len(posted) == 1
     assert retried.Id == posted[0]["id"]
-    assert len(transactions(emulator)) == 1
+    assert len(transactions(emulator, REALM)) == 1
 
 
 def test_closed_books_refuse_transactions_on_or_before_the_date(
@@ -217,36 +146,36 @@ def test_closed_books_refuse_transactions_on_or_before_the_date(
     emulator.control(REALM, closed_books_date="2024-04-30")
 
     for refused_post in (
-        lambda: journal_entry("2024-04-30").save(qb=qb),
-        lambda: post_adjustment(qb, "2024-04-01"),
+        lambda: work_in_process_entry(txn_date="2024-04-30").save(qb=qb),
+        lambda: adjust_widget(qb, "2024-04-01"),
     ):
         with pytest.raises(QuickbooksException) as refused:
             refused_post()
         assert refused.value.error_code == 6210
         assert "2024-04-30" in refused.value.detail
-    journal_entry("2024-05-01").save(qb=qb)
+    work_in_process_entry(txn_date="2024-05-01").save(qb=qb)
     emulator.control(REALM, closed_books_date=None)
-    journal_entry("2024-01-15").save(qb=qb)
+    work_in_process_entry(txn_date="2024-01-15").save(qb=qb)
 
-    assert len(transactions(emulator)) == 2
+    assert len(transactions(emulator, REALM)) == 2
 
 
 def test_item_used_before_its_inventory_start_date_is_refused(
     emulator: Emulator, qb: QuickBooks
 ) -> None:
     with pytest.raises(QuickbooksException) as refused:
-        post_adjustment(qb, "2024-02-29")
+        adjust_widget(qb, "2024-02-29")
 
     assert refused.value.error_code == 6270
     assert "Widget" in refused.value.detail and "2024-03-01" in refused.value.detail
-    assert post_adjustment(qb, "2024-03-01")["InventoryAdjustment"]["Id"]
+    assert adjust_widget(qb, "2024-03-01")["InventoryAdjustment"]["Id"]
 
 
 def test_offset_account_may_not_be_the_items_asset_account(
     emulator: Emulator, qb: QuickBooks
 ) -> None:
     with pytest.raises(QuickbooksException) as refused:
-        post_adjustment(qb, account="81")
+        adjust_widget(qb, account="81")
 
     assert refused.value.error_code == 6000
     assert "Inventory Asset" in refused.value.detail
@@ -258,13 +187,13 @@ def test_deactivated_references_are_refused_until_activated(
     emulator.control(REALM, deactivate={"accounts": ["83"], "items": ["11"]})
 
     with pytest.raises(QuickbooksException) as account_refused:
-        journal_entry().save(qb=qb)
+        work_in_process_entry().save(qb=qb)
     with pytest.raises(QuickbooksException) as item_refused:
-        post_adjustment(qb)
+        adjust_widget(qb)
     emulator.control(REALM, activate={"accounts": ["83"], "items": ["11"]})
 
     assert account_refused.value.error_code == item_refused.value.error_code == 610
-    assert journal_entry().save(qb=qb).Id
+    assert work_in_process_entry().save(qb=qb).Id
 
 
 def test_switching_inventory_tracking_off_refuses_adjustments(
@@ -273,7 +202,7 @@ def test_switching_inventory_tracking_off_refuses_adjustments(
     emulator.control(REALM, inventory_tracking=False)
 
     with pytest.raises(QuickbooksException) as refused:
-        post_adjustment(qb)
+        adjust_widget(qb)
 
     assert refused.value.error_code == 6000
 
@@ -281,11 +210,7 @@ def test_switching_inventory_tracking_off_refuses_adjustments(
 def test_revocation_ends_every_token_until_a_person_reconnects(
     emulator: Emulator, qb: QuickBooks
 ) -> None:
-    reply = requests.post(
-        f"{emulator.url}/_emulator/companies/{REALM}/controls",
-        json={"revoke": True},
-        timeout=5,
-    )
+    reply = post_controls(emulator, REALM, {"revoke": True})
 
     with pytest.raises(AuthorizationException):
         Account.get("81", qb=qb)
@@ -324,9 +249,7 @@ def test_revoke_endpoint_ends_the_connection(
 def test_bad_controls_are_refused(
     emulator: Emulator, qb: QuickBooks, controls: dict[str, Any]
 ) -> None:
-    over_http = requests.post(
-        f"{emulator.url}/_emulator/companies/{REALM}/controls", json=controls, timeout=5
-    )
+    over_http = post_controls(emulator, REALM, controls)
 
     with pytest.raises(EmulatorError):
         emulator.control(REALM, **controls)
@@ -334,9 +257,7 @@ def test_bad_controls_are_refused(
 
 
 def test_controls_of_an_unknown_company(emulator: Emulator) -> None:
-    reply = requests.post(
-        f"{emulator.url}/_emulator/companies/nope/controls", json={}, timeout=5
-    )
+    reply = post_controls(emulator, "nope", {})
 
     assert reply.status_code == 404
     with pytest.raises(EmulatorError, match="nope"):

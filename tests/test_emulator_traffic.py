@@ -5,119 +5,54 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 import pytest
 import requests
-from intuitlib.client import AuthClient
 from quickbooks import QuickBooks
 from quickbooks.exceptions import QuickbooksException
 from quickbooks.objects.account import Account
-from quickbooks.objects.base import Ref
-from quickbooks.objects.journalentry import (
-    JournalEntry,
-    JournalEntryLine,
-    JournalEntryLineDetail,
-)
 
 from consumer.emulator import Emulator, EmulatorError, RateLimits
 from consumer.emulator.limits import RateWindow
+from tests.emulator_support import (
+    accounts,
+    connect,
+    post_controls,
+    raw_get,
+    raw_post,
+    seed,
+    transactions,
+    work_in_process_entry,
+)
 
-CLIENT_ID, CLIENT_SECRET = "partsemble-test", "test-secret"
+pytestmark = pytest.mark.usefixtures("plain_http_allowed")
+
 REALM = "9130350000000201"
 COMPANY: dict[str, Any] = {
     "realm_id": REALM,
     "name": "Busy Widgets",
     "refresh_token": "RT-busy",
-    "accounts": [
-        {"Id": "81", "Name": "Inventory Asset", "AccountType": "Other Current Asset"},
-        {"Id": "83", "Name": "Work in Process", "AccountType": "Other Current Asset"},
-    ],
+    "accounts": accounts("81", "83"),
     "items": [],
 }
-SEED = {"apps": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}]}
 NO_LIMITS = {"per_second": None, "per_minute": None, "batches_per_minute": None}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def plain_http_allowed() -> Iterator[None]:
-    # requests-oauthlib refuses http:// URLs unless told the transport is trusted.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-        yield
 
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Emulator]:
-    with Emulator(SEED) as emulator:  # QuickBooks' own limits
+    with Emulator(seed()) as emulator:  # QuickBooks' own limits
         yield emulator
 
 
 @pytest.fixture
 def qb(emulator: Emulator) -> QuickBooks:
     """A client of a freshly seeded company: real limits, nothing counted yet."""
-    return connect(emulator)
-
-
-def connect(emulator: Emulator) -> QuickBooks:
-    emulator.load_seed({"companies": [COMPANY]})
-    auth = AuthClient(
-        CLIENT_ID,
-        CLIENT_SECRET,
-        redirect_uri="http://127.0.0.1/callback",
-        environment=emulator.discovery_url,
-    )
-    auth.refresh(refresh_token=COMPANY["refresh_token"])
-    client = QuickBooks(
-        auth_client=auth,
-        refresh_token=auth.refresh_token,
-        company_id=REALM,
-        minorversion=75,
-    )
-    client.api_url_v3 = emulator.api_url
-    return client
-
-
-def journal_entry() -> JournalEntry:
-    entry = JournalEntry()
-    entry.DocNumber = "PSB-00000077"
-    entry.TxnDate = "2024-05-01"
-    for posting, account_id in (("Debit", "83"), ("Credit", "81")):
-        detail = JournalEntryLineDetail()
-        detail.PostingType = posting
-        detail.AccountRef = Ref()
-        detail.AccountRef.value = account_id
-        line = JournalEntryLine()
-        line.Amount = Decimal("12.50")
-        line.JournalEntryLineDetail = detail
-        entry.Line.append(line)
-    return entry
-
-
-def transactions(emulator: Emulator) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = emulator.ledger(REALM)["companies"][REALM][
-        "transactions"
-    ]
-    return found
-
-
-def raw_get(
-    emulator: Emulator, qb: QuickBooks, timeout: float = 5
-) -> requests.Response:
-    return requests.get(
-        f"{emulator.api_url}/company/{REALM}/account/81",
-        headers={"Authorization": f"Bearer {qb.session.access_token}"},
-        timeout=timeout,
-    )
+    return connect(emulator, COMPANY)
 
 
 def control_over_http(emulator: Emulator, **controls: Any) -> dict[str, Any]:
-    reply = requests.post(
-        f"{emulator.url}/_emulator/companies/{REALM}/controls",
-        json=controls,
-        timeout=5,
-    )
+    reply = post_controls(emulator, REALM, controls)
     assert reply.status_code == 200, reply.text
     in_force: dict[str, Any] = reply.json()
     return in_force
@@ -148,12 +83,8 @@ def test_per_minute_limit_set_by_control_refuses_without_acting(
     in_force = control_over_http(emulator, rate_limits={"per_minute": 3})
 
     for _ in range(3):
-        journal_entry().save(qb=qb)
-    refused = qb.session.post(
-        f"{emulator.api_url}/company/{REALM}/journalentry",
-        data=journal_entry().to_json(),
-        headers={"Content-Type": "application/json"},
-    )
+        work_in_process_entry().save(qb=qb)
+    refused = raw_post(qb, "journalentry", work_in_process_entry().to_json())
 
     assert in_force["rate_limits"] == {
         "per_second": 10,
@@ -168,7 +99,7 @@ def test_per_minute_limit_set_by_control_refuses_without_acting(
         "message=ThrottleExceeded; errorCode=003001; statusCode=429"
     )
     assert "3 requests per minute" in fault["Error"][0]["Detail"]
-    assert len(transactions(emulator)) == 3
+    assert len(transactions(emulator, REALM)) == 3
 
 
 def test_batch_requests_have_a_limit_of_their_own(
@@ -195,9 +126,9 @@ def test_throttle_for_seconds_refuses_everything_and_says_how_long(
 ) -> None:
     emulator.control(REALM, throttle_for_seconds=0.5)
 
-    refused = [raw_get(emulator, qb) for _ in range(3)]
+    refused = [raw_get(qb, "account/81") for _ in range(3)]
     time.sleep(0.6)
-    after = raw_get(emulator, qb)
+    after = raw_get(qb, "account/81")
     emulator.control(REALM, throttle_for_seconds=30)
     emulator.control(REALM, throttle_for_seconds=0)
 
@@ -205,7 +136,7 @@ def test_throttle_for_seconds_refuses_everything_and_says_how_long(
     assert {reply.headers["Retry-After"] for reply in refused} == {"1"}
     assert refused[0].json()["Fault"]["Error"][0]["code"] == "3001"
     assert after.status_code == 200
-    assert raw_get(emulator, qb).status_code == 200
+    assert raw_get(qb, "account/81").status_code == 200
     assert emulator.stats(REALM)["throttled"] == 3
 
 
@@ -221,8 +152,8 @@ def test_control_lifts_one_companys_limits(emulator: Emulator, qb: QuickBooks) -
 
 @pytest.mark.parametrize("limits", [None, RateLimits.off()], ids=["none", "off"])
 def test_emulator_without_limits(limits: RateLimits | None) -> None:
-    with Emulator(SEED, rate_limits=limits) as unlimited:
-        qb = connect(unlimited)
+    with Emulator(seed(), rate_limits=limits) as unlimited:
+        qb = connect(unlimited, COMPANY)
         for _ in range(25):
             Account.get("81", qb=qb)
 
@@ -234,8 +165,8 @@ def test_ledger_shows_each_companys_request_counts(
     emulator: Emulator, qb: QuickBooks
 ) -> None:
     emulator.control(REALM, fail_next=[{"status": 429}])
-    raw_get(emulator, qb)
-    raw_get(emulator, qb)
+    raw_get(qb, "account/81")
+    raw_get(qb, "account/81")
 
     ledger = requests.get(
         emulator.url + "/_emulator/ledger", params={"realm": REALM}, timeout=5
@@ -286,19 +217,15 @@ def test_fault_inside_http_200_refuses_a_post_without_acting(
 ) -> None:
     emulator.control(REALM, fail_next=[{"status": 200, "code": "6000"}] * 2)
 
-    raw = qb.session.post(
-        f"{emulator.api_url}/company/{REALM}/journalentry",
-        data=journal_entry().to_json(),
-        headers={"Content-Type": "application/json"},
-    )
+    raw = raw_post(qb, "journalentry", work_in_process_entry().to_json())
     with pytest.raises(QuickbooksException) as refused:
-        journal_entry().save(qb=qb, request_id="je-fault-in-200")
-    saved = journal_entry().save(qb=qb, request_id="je-fault-in-200")
+        work_in_process_entry().save(qb=qb, request_id="je-fault-in-200")
+    saved = work_in_process_entry().save(qb=qb, request_id="je-fault-in-200")
 
     assert raw.status_code == 200
     assert raw.json()["Fault"]["Error"][0]["code"] == "6000"
     assert refused.value.error_code == 6000
-    assert [t["id"] for t in transactions(emulator)] == [saved.Id]
+    assert [t["id"] for t in transactions(emulator, REALM)] == [saved.Id]
 
 
 def test_timeout_answers_nothing_and_does_not_act(
@@ -308,14 +235,15 @@ def test_timeout_answers_nothing_and_does_not_act(
 
     started = time.monotonic()
     with pytest.raises(requests.ReadTimeout):
-        raw_get(emulator, qb, timeout=0.1)
+        raw_get(qb, "account/81", timeout=0.1)
     with pytest.raises(requests.ConnectionError):
-        journal_entry().save(qb=qb, request_id="je-timeout")  # waits, no timeout
+        # The library sets no timeout: it waits until the emulator drops the request.
+        work_in_process_entry().save(qb=qb, request_id="je-timeout")
     held = time.monotonic() - started
-    saved = journal_entry().save(qb=qb, request_id="je-timeout")
+    saved = work_in_process_entry().save(qb=qb, request_id="je-timeout")
 
     assert held >= 0.2
-    assert [t["id"] for t in transactions(emulator)] == [saved.Id]
+    assert [t["id"] for t in transactions(emulator, REALM)] == [saved.Id]
 
 
 @pytest.mark.parametrize(
@@ -332,14 +260,14 @@ def test_applied_then_timeout_posts_and_a_retry_gets_the_lost_answer(
     emulator.control(REALM, timeout_seconds=0.1, **controls)
 
     with pytest.raises(requests.ConnectionError):
-        journal_entry().save(qb=qb, request_id="je-lost")
-    posted = transactions(emulator)
+        work_in_process_entry().save(qb=qb, request_id="je-lost")
+    posted = transactions(emulator, REALM)
     emulator.control(REALM, error_rates=None)
-    retried = journal_entry().save(qb=qb, request_id="je-lost")
+    retried = work_in_process_entry().save(qb=qb, request_id="je-lost")
 
     assert len(posted) == 1
     assert retried.Id == posted[0]["id"]
-    assert len(transactions(emulator)) == 1
+    assert len(transactions(emulator, REALM)) == 1
 
 
 def test_error_rates_with_a_seed_repeat_the_same_trouble(
@@ -355,7 +283,7 @@ def test_error_rates_with_a_seed_repeat_the_same_trouble(
     runs = []
     for _ in range(2):
         emulator.control(REALM, rate_limits=None, error_rates=rates, random_seed=7)
-        runs.append([raw_get(emulator, qb) for _ in range(25)])
+        runs.append([raw_get(qb, "account/81") for _ in range(25)])
     first, second = runs
     by_status = {reply.status_code: reply for reply in first}
 
@@ -377,11 +305,11 @@ def test_injected_errors_never_act_and_are_not_replayed(
 
     for _ in range(4):
         with pytest.raises(QuickbooksException):
-            journal_entry().save(qb=qb, request_id="je-unlucky")
+            work_in_process_entry().save(qb=qb, request_id="je-unlucky")
     emulator.control(REALM, error_rates={})
-    saved = journal_entry().save(qb=qb, request_id="je-unlucky")
+    saved = work_in_process_entry().save(qb=qb, request_id="je-unlucky")
 
-    assert [t["id"] for t in transactions(emulator)] == [saved.Id]
+    assert [t["id"] for t in transactions(emulator, REALM)] == [saved.Id]
 
 
 @pytest.mark.parametrize(
@@ -402,9 +330,7 @@ def test_injected_errors_never_act_and_are_not_replayed(
 def test_bad_traffic_controls_are_refused(
     emulator: Emulator, qb: QuickBooks, controls: dict[str, Any]
 ) -> None:
-    over_http = requests.post(
-        f"{emulator.url}/_emulator/companies/{REALM}/controls", json=controls, timeout=5
-    )
+    over_http = post_controls(emulator, REALM, controls)
 
     with pytest.raises(EmulatorError):
         emulator.control(REALM, **controls)
