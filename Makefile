@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install demo test unit lint broker-start broker-stop clean
+.PHONY: install demo test unit lint broker-start broker-stop postgres-start postgres-stop clean
 
 $(BIN)/build-export: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +16,11 @@ install: $(BIN)/build-export
 demo: install
 	$(BIN)/build-export demo
 
-# The whole suite, against a real Kafka broker it starts itself (or KAFKA_BOOTSTRAP_SERVERS).
+# The whole suite, against a real Kafka broker it starts itself (or KAFKA_BOOTSTRAP_SERVERS)
+# and a local PostgreSQL server it starts itself (or BUILD_EXPORT_TEST_POSTGRES_URL).
 test: install
-	$(BIN)/python -m pytest
+	url="$${BUILD_EXPORT_TEST_POSTGRES_URL:-$$(bash deploy/postgres/start.sh)}" && \
+		BUILD_EXPORT_TEST_POSTGRES_URL="$$url" $(BIN)/python -m pytest
 
 # Only the tests that need no broker.
 unit: install
@@ -29,6 +31,14 @@ broker-start: install
 
 broker-stop: install
 	$(BIN)/build-export broker stop
+
+# The tests' PostgreSQL server on 127.0.0.1, port PG_TEST_PORT (default 55432), installed
+# with apt-get if missing; start prints its SQLAlchemy URL.
+postgres-start:
+	@bash deploy/postgres/start.sh
+
+postgres-stop:
+	@bash deploy/postgres/stop.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info

@@ -138,10 +138,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[Engine]:
-    """An engine on the tests' PostgreSQL server, for creating and dropping databases."""
+    """An engine on the tests' PostgreSQL server, to create and drop databases with."""
     url = os.environ.get(POSTGRES_URL_VARIABLE)
     if not url:
-        reason = f"{POSTGRES_URL_VARIABLE} is not set: `make test` starts PostgreSQL and sets it"
+        reason = (
+            f"{POSTGRES_URL_VARIABLE} is not set: `make test` starts PostgreSQL and "
+            "sets it"
+        )
         if os.environ.get("CI", "").lower() in ("true", "1"):
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
@@ -152,7 +155,8 @@ def postgres_server() -> Iterator[Engine]:
             connection.execute(text("SELECT 1"))
         failure = ""
     except SQLAlchemyError as exc:
-        failure = f"PostgreSQL at {mask_url(url)} does not answer: {getattr(exc, 'orig', exc)}"
+        cause = getattr(exc, "orig", None) or exc
+        failure = f"PostgreSQL at {mask_url(url)} does not answer: {cause}"
     # Failed outside the except block, so the report shows the reason alone.
     if failure:
         pytest.fail(failure, pytrace=False)
@@ -160,7 +164,9 @@ def postgres_server() -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of an empty database: a SQLite file, or a new PostgreSQL database."""
     if request.param == "sqlite":
@@ -177,3 +183,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with server.connect() as connection:
             # FORCE ends the connections the test's engines still hold in their pools.
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+# -- the QuickBooks emulator ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def plain_http_allowed() -> Iterator[None]:
+    """Lets the QuickBooks client talk to the in-process emulator over ``http://``.
+
+    requests-oauthlib refuses plain HTTP unless told the transport is trusted. Modules
+    that talk to the emulator ask for this with ``pytest.mark.usefixtures``.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+        yield

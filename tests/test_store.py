@@ -58,7 +58,7 @@ def _on_postgresql(store: Store) -> bool:
 
 
 def _in_threads(*calls: Callable[[], Any]) -> list[Any]:
-    """Runs the calls at the same moment, each in its own thread; returns their results."""
+    """Runs the calls at one moment, each in its own thread; returns their results."""
     start = threading.Barrier(len(calls))
     results: list[Any] = [None] * len(calls)
     errors: list[BaseException] = []
@@ -75,7 +75,9 @@ def _in_threads(*calls: Callable[[], Any]) -> list[Any]:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a worker is still waiting after 60 s"
+    assert not any(t.is_alive() for t in threads), (
+        "a worker is still waiting after 60 s"
+    )
     if errors:
         raise errors[0]
     return results
@@ -86,14 +88,21 @@ def _in_threads(*calls: Callable[[], Any]) -> list[Any]:
 
 def test_tenant_settings_round_trip(store):
     acme = TenantSettings(
-        tenant_id=TENANT, realm_id=REALM, inventory_mode=InventoryMode.SYNCED,
-        export_mode=ExportMode.MANUAL, cogs_account_id="80", waste_account_id="81",
-        timezone="America/Chicago", home_currency="CAD",
+        tenant_id=TENANT,
+        realm_id=REALM,
+        inventory_mode=InventoryMode.SYNCED,
+        export_mode=ExportMode.MANUAL,
+        cogs_account_id="80",
+        waste_account_id="81",
+        timezone="America/Chicago",
+        home_currency="CAD",
     )
     birch = TenantSettings(
-        tenant_id="birch-furniture", realm_id="9130350000000002",
+        tenant_id="birch-furniture",
+        realm_id="9130350000000002",
         inventory_mode=InventoryMode.PARTSEMBLE_ONLY,
-        build_debit_account_id="90", build_credit_account_id="91",
+        build_debit_account_id="90",
+        build_credit_account_id="91",
     )
 
     assert store.save_tenant(acme) and store.save_tenant(birch)
@@ -126,12 +135,14 @@ def test_tokens_round_trip_and_are_encrypted_at_rest(store, database_url):
     assert loaded == Tokens("RT-rotated-5d0e7a", "AT-access-93c4aa", expires)
     assert loaded is not None and loaded.access_valid(datetime.now(UTC))
 
+    # What the database holds: the columns as stored, read past the store.
     with store.begin() as s:
-        sealed = s.execute(
-            text("SELECT refresh_token, access_token FROM connections WHERE tenant_id = :t"),
-            {"t": TENANT},
-        ).one()
-    for column, secret in zip(sealed, ["RT-rotated-5d0e7a", "AT-access-93c4aa"], strict=True):
+        query = text(
+            "SELECT refresh_token, access_token FROM connections WHERE tenant_id = :t"
+        )
+        stored = s.execute(query, {"t": TENANT}).one()
+    secrets = ["RT-rotated-5d0e7a", "AT-access-93c4aa"]
+    for column, secret in zip(stored, secrets, strict=True):
         assert secret.encode() not in bytes(column)
 
     other_key = Store(database_url, TokenCipher(Fernet.generate_key().decode()))
@@ -142,9 +153,13 @@ def test_tokens_round_trip_and_are_encrypted_at_rest(store, database_url):
 @pytest.mark.parametrize("workers", ["threads of one process", "two processes"])
 def test_two_workers_refresh_a_company_once(database_url, token_key, workers):
     first = _open(database_url, token_key)
-    second = first if workers == "threads of one process" else _open(database_url, token_key)
+    second = (
+        first if workers == "threads of one process" else _open(database_url, token_key)
+    )
     first.connect(TENANT, REALM, "RT-1")
-    first.save_tokens(TENANT, Tokens("RT-1", "AT-refused", datetime.now(UTC) + timedelta(minutes=30)))
+    first.save_tokens(
+        TENANT, Tokens("RT-1", "AT-refused", datetime.now(UTC) + timedelta(minutes=30))
+    )
 
     exchanged: list[str] = []
     entered: list[float] = []
@@ -167,7 +182,9 @@ def test_two_workers_refresh_a_company_once(database_url, token_key, workers):
     one, other = _in_threads(refresh(first), refresh(second))
 
     assert exchanged == ["RT-1"], "exactly one exchange, with the stored refresh token"
-    assert max(entered) < finished[0], "the second worker asked while the first exchanged"
+    assert max(entered) < finished[0], (
+        "the second worker asked while the first exchanged"
+    )
     assert one == other == Tokens("RT-2", "AT-fresh", one.access_expires_at)
     assert first.load_tokens(TENANT) == one
 
@@ -191,12 +208,20 @@ def test_a_refused_refresh_token_expires_the_connection(store):
 # -- exports ------------------------------------------------------------------------
 
 
-def _export(tenant_id: str, next_attempt_at: datetime, state: str = "EXPORTING") -> ExportRow:
+def _export(
+    tenant_id: str, next_attempt_at: datetime, state: str = "EXPORTING"
+) -> ExportRow:
     build_id = str(uuid.uuid4())
     return ExportRow(
-        build_id=build_id, tenant_id=tenant_id, build_number=f"B-{build_id[:4]}",
-        kind="BUILD", reference=f"PSB-{build_id[:8].upper()}", state=state, attempt=1,
-        request_id=str(uuid.uuid4()), next_attempt_at=next_attempt_at,
+        build_id=build_id,
+        tenant_id=tenant_id,
+        build_number=f"B-{build_id[:4]}",
+        kind="BUILD",
+        reference=f"PSB-{build_id[:8].upper()}",
+        state=state,
+        attempt=1,
+        request_id=str(uuid.uuid4()),
+        next_attempt_at=next_attempt_at,
     )
 
 
@@ -206,9 +231,15 @@ def test_due_exports_are_claimed_in_next_attempt_order_with_aware_times(store):
     with store.begin() as s:
         soon = _export(TENANT, now - timedelta(minutes=10))
         earliest = _export(TENANT, now - timedelta(hours=1))
-        s.add_all([soon, earliest, _export(TENANT, now + timedelta(hours=1)),
-                   _export(TENANT, now - timedelta(hours=2), state="FAILED"),
-                   _export("birch-furniture", now - timedelta(hours=3))])
+        s.add_all(
+            [
+                soon,
+                earliest,
+                _export(TENANT, now + timedelta(hours=1)),
+                _export(TENANT, now - timedelta(hours=2), state="FAILED"),
+                _export("birch-furniture", now - timedelta(hours=3)),
+            ]
+        )
 
     assert sorted(store.due_tenants(now)) == [TENANT, "birch-furniture"]
 
@@ -220,17 +251,19 @@ def test_due_exports_are_claimed_in_next_attempt_order_with_aware_times(store):
 
     for claimed, expected in [(first, earliest), (second, soon)]:
         assert as_utc(claimed.next_attempt_at) == expected.next_attempt_at
-        assert as_utc(claimed.lease_until) == now + lease
         lease_until = as_utc(claimed.lease_until)
-        assert lease_until is not None and lease_until > datetime.now(UTC)
+        assert lease_until == now + lease and lease_until > datetime.now(UTC)
         if _on_postgresql(store):
             assert claimed.next_attempt_at is not None
-            assert claimed.next_attempt_at.tzinfo is not None, "PostgreSQL keeps the zone"
+            assert claimed.next_attempt_at.tzinfo is not None, (
+                "PostgreSQL keeps the zone"
+            )
 
     assert store.claim_due(TENANT, now, 10, "worker-b", lease) == []
     later = now + lease + timedelta(seconds=1)
-    assert {r.build_id for r in store.claim_due(TENANT, later, 10, "worker-b", lease)} == {
-        earliest.build_id, soon.build_id}, "a lease that ran out frees its exports"
+    assert {
+        r.build_id for r in store.claim_due(TENANT, later, 10, "worker-b", lease)
+    } == {earliest.build_id, soon.build_id}, "a lease that ran out frees its exports"
 
 
 def test_two_processes_never_claim_the_same_export(database_url, token_key):
@@ -239,10 +272,10 @@ def test_two_processes_never_claim_the_same_export(database_url, token_key):
     with stores[0].begin() as s:
         s.add_all([_export(TENANT, now - timedelta(seconds=i)) for i in range(20)])
 
-    claims = _in_threads(*[
-        lambda store=store, owner=owner: store.claim_due(TENANT, now, 20, owner, timedelta(minutes=5))
-        for store, owner in zip(stores, ["worker-a", "worker-b"], strict=True)
-    ])
+    def claim(store: Store, owner: str) -> Callable[[], list[ExportRow]]:
+        return lambda: store.claim_due(TENANT, now, 20, owner, timedelta(minutes=5))
+
+    claims = _in_threads(claim(stores[0], "worker-a"), claim(stores[1], "worker-b"))
 
     ids = [row.id for claim in claims for row in claim]
     assert len(ids) == 20 and len(set(ids)) == 20, "each export claimed exactly once"
@@ -253,9 +286,10 @@ def test_two_processes_never_claim_the_same_export(database_url, token_key):
 
 def test_kafka_offsets_beyond_32_bits_are_recorded(store):
     offset = 2**31 + 7  # a busy partition passes this
+    event_id = str(uuid.uuid4())
     with store.begin() as s:
-        s.add(ProcessedEvent(event_id=str(uuid.uuid4()), topic="builds", partition=0, offset=offset))
-        s.add(ReplayedDeadLetter(topic="dlt", partition=0, offset=offset, action="replayed"))
+        s.add(ProcessedEvent(event_id=event_id, topic="b", partition=0, offset=offset))
+        s.add(ReplayedDeadLetter(topic="d", partition=0, offset=offset, action="run"))
 
     with store.begin() as s:
         assert s.scalar(select(ProcessedEvent.offset)) == offset
@@ -265,8 +299,12 @@ def test_kafka_offsets_beyond_32_bits_are_recorded(store):
 def test_outbox_rows_stay_unpublished_until_marked(store):
     headers = [("dlt.stage", b"export"), ("binary", bytes([0, 255, 10]))]
     with store.begin() as s:
-        s.add_all([outbox_row("status", f"build-{i}", f"value-{i}".encode(), headers)
-                   for i in range(5)])
+        s.add_all(
+            [
+                outbox_row("status", f"build-{i}", f"value-{i}".encode(), headers)
+                for i in range(5)
+            ]
+        )
 
     rows = store.unpublished()
     assert [r.key for r in rows] == [f"build-{i}".encode() for i in range(5)]
@@ -278,7 +316,9 @@ def test_outbox_rows_stay_unpublished_until_marked(store):
     assert [r.id for r in store.unpublished()] == [rows[1].id, rows[3].id, rows[4].id]
 
     with store.begin() as s:
-        published = list(s.scalars(select(OutboxRow.published_at).where(OutboxRow.id == rows[0].id)))
+        published = list(
+            s.scalars(select(OutboxRow.published_at).where(OutboxRow.id == rows[0].id))
+        )
     moment = as_utc(published[0])
     assert moment is not None and moment <= datetime.now(UTC)
 
