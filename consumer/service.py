@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from consumer import codec, translate
@@ -76,7 +77,7 @@ class ExportService:
                 raise InvalidEvent(f"{short} records are not input of this service")
         except InvalidInput as exc:
             self._dead_letter(message, exc, record)
-        except (ArithmeticError, ValueError, TypeError, KeyError) as exc:
+        except (ArithmeticError, ValueError, TypeError, KeyError, DataError) as exc:
             # Values no rule foresaw (out-of-range dates and the like): the message can
             # never be processed, so it goes where people look, not into a crash loop.
             self._dead_letter(message, InvalidEvent(f"unprocessable values: {type(exc).__name__}: {exc}"), record)

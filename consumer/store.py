@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from consumer.errors import ConfigurationError
@@ -223,6 +224,16 @@ class Store:
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
 
     def create_schema(self) -> None:
+        # Several processes starting together race to create the same tables; the
+        # losers find them made on the next try.
+        for attempt in range(5):
+            try:
+                Base.metadata.create_all(self._engine)
+                return
+            except (OperationalError, IntegrityError, ProgrammingError):
+                if attempt == 4:
+                    break
+                time.sleep(0.2 * (attempt + 1))
         try:
             Base.metadata.create_all(self._engine)
         except SQLAlchemyError as exc:

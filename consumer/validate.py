@@ -29,6 +29,7 @@ from consumer.model import (
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _MAX_ID = 200
+_MAX_REFERENCE = 64  # QuickBooks ids: realms, accounts, items
 _MAX_TEXT = 1000
 _MAX_NOTES = 4000
 
@@ -106,12 +107,12 @@ def settings_from_record(record: dict[str, Any]) -> SettingsChange:
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidEvent(f"timezone {timezone[:60]!r} is not an IANA time zone such as Europe/Berlin") from None
     accounts = {
-        name: None if record[name] is None else _text(record[name], name, _MAX_ID)
+        name: None if record[name] is None else _text(record[name], name, _MAX_REFERENCE)
         for name in ("cogs_account_id", "waste_account_id", "build_debit_account_id", "build_credit_account_id")
     }
     settings = TenantSettings(
         tenant_id=_text(record["tenant_id"], "tenant_id", _MAX_ID),
-        realm_id=_text(record["realm_id"], "realm_id", _MAX_ID),
+        realm_id=_text(record["realm_id"], "realm_id", _MAX_REFERENCE),
         inventory_mode=InventoryMode(record["inventory_mode"]),
         export_mode=ExportMode(record["export_mode"]),
         timezone=timezone,
@@ -133,7 +134,7 @@ def _line(raw: dict[str, Any], where: str) -> BuildLine:
         product_id=_text(raw["product_id"], f"{where}.product_id", _MAX_ID),
         sku=_text(raw["sku"], f"{where}.sku", _MAX_ID),
         name=_text(raw["name"], f"{where}.name", _MAX_TEXT),
-        accounting_item_id=None if item is None else _bounded(item, f"{where}.accounting_item_id", _MAX_ID),
+        accounting_item_id=None if item is None else _bounded(item, f"{where}.accounting_item_id", _MAX_REFERENCE),
         quantity=quantity,
         unit_cost=unit_cost,
     )
@@ -211,4 +212,6 @@ def _text(value: str, where: str, limit: int) -> str:
 def _bounded(value: str, where: str, limit: int) -> str:
     if len(value) > limit:
         raise InvalidEvent(f"{where} is {len(value)} characters long; at most {limit} are allowed")
+    if "\x00" in value:
+        raise InvalidEvent(f"{where} contains a NUL character")
     return value

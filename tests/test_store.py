@@ -6,6 +6,8 @@ PostgreSQL database (see conftest).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -327,3 +329,18 @@ def test_creating_the_schema_again_keeps_the_data(store, database_url, token_key
     store.connect(TENANT, REALM, "RT-kept")
     again = _open(database_url, token_key)
     assert again.load_tokens(TENANT) == Tokens("RT-kept")
+
+
+def test_processes_starting_together_on_an_empty_database_all_open_it(database_url, token_key):
+    script = (
+        "import sys\n"
+        "from consumer.store import Store, TokenCipher\n"
+        "Store(sys.argv[1], TokenCipher(sys.argv[2])).create_schema()\n"
+    )
+    starts = [
+        subprocess.Popen([sys.executable, "-c", script, database_url, token_key],
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=60)[1] for p in starts]
+    assert [p.returncode for p in starts] == [0, 0, 0, 0], errors
