@@ -26,6 +26,12 @@ test: install
 unit: install
 	$(BIN)/python -m pytest -m "not broker"
 
+# Lint, formatting and types: ruff at 88 columns, mypy strict on the package.
+lint: install
+	$(BIN)/ruff check consumer producers tests
+	$(BIN)/ruff format --check consumer producers tests
+	$(BIN)/mypy consumer producers
+
 broker-start: install
 	$(BIN)/build-export broker start
 
@@ -42,3 +48,10 @@ postgres-stop:
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info
+
+# The fault-injection run: 5,000 builds for 20 companies while consumers are killed
+# every few seconds and the broker restarts once; ends with the checker's figures.
+.PHONY: chaos
+chaos: install
+	$(BIN)/python -m chaos.run --builds 5000 --companies 20 --consumers 2 \
+		--kill-every 3-6 --broker-restart

@@ -1,1 +1,1 @@
-"""Partsemble build export: Kafka build events in, QuickBooks Online transactions out."""
+"""Partsemble build export: Kafka build events in, QuickBooks transactions out."""

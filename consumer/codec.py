@@ -1,4 +1,4 @@
-"""Avro single-object framing: two marker bytes, the writer schema's fingerprint, the body.
+"""Avro single-object framing: two marker bytes, the schema's fingerprint, the body.
 
 A reader finds the writer's schema from the fingerprint alone, without a registry, and
 resolves it into the newest version of the same record.
@@ -7,7 +7,7 @@ resolves it into the newest version of the same record.
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, cast
 
 from fastavro import schemaless_reader, schemaless_writer
 
@@ -19,7 +19,9 @@ CONFLUENT_MAGIC = b"\x00"
 _HEADER_LENGTH = len(SINGLE_OBJECT_MARKER) + 8
 
 
-def encode(record_name: str, record: dict[str, Any], reg: SchemaRegistry | None = None) -> bytes:
+def encode(
+    record_name: str, record: dict[str, Any], reg: SchemaRegistry | None = None
+) -> bytes:
     """Frame ``record`` with the newest version of ``record_name``."""
     version = (reg or registry()).latest(record_name)
     out = io.BytesIO()
@@ -29,8 +31,10 @@ def encode(record_name: str, record: dict[str, Any], reg: SchemaRegistry | None 
     return out.getvalue()
 
 
-def decode(data: bytes, reg: SchemaRegistry | None = None) -> tuple[str, dict[str, Any]]:
-    """Return the record's full name and the record read into the newest schema version."""
+def decode(
+    data: bytes, reg: SchemaRegistry | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The record's full name, and the record read into the newest schema version."""
     reg = reg or registry()
     if not data:
         raise UndecodableMessage("empty message: expected an Avro single-object record")
@@ -53,14 +57,18 @@ def decode(data: bytes, reg: SchemaRegistry | None = None) -> tuple[str, dict[st
     reader = reg.latest(writer.name)
     body = io.BytesIO(data[_HEADER_LENGTH:])
     try:
-        record = schemaless_reader(body, writer.parsed, reader.parsed)
+        # The reader's schema is a record, so the value read is a dict.
+        record = cast(
+            dict[str, Any], schemaless_reader(body, writer.parsed, reader.parsed)
+        )
     except Exception as exc:  # fastavro raises many types for corrupt bodies
         raise UndecodableMessage(
             f"corrupt {writer.name.rsplit('.', 1)[-1]} body: {_short(exc)}"
         ) from exc
     if body.tell() != len(data) - _HEADER_LENGTH:
         raise UndecodableMessage(
-            f"{len(data) - _HEADER_LENGTH - body.tell()} trailing bytes after the record"
+            f"{len(data) - _HEADER_LENGTH - body.tell()} trailing bytes "
+            "after the record"
         )
     return writer.name, record
 

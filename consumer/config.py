@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,9 @@ class Topics:
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
-        return cls(**{name: f"{prefix}{topic}" for name, topic in DEFAULT_TOPICS.items()})
+        return cls(
+            **{name: f"{prefix}{topic}" for name, topic in DEFAULT_TOPICS.items()}
+        )
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,9 @@ class Config:
     def require_quickbooks(self) -> QuickBooksApp:
         if self.quickbooks is None:
             raise ConfigurationError(
-                "QuickBooks is not configured: set QBO_CLIENT_ID, QBO_CLIENT_SECRET and "
-                "QBO_ENVIRONMENT (production, sandbox, or the discovery document URL of "
-                "a QuickBooks emulator), and QBO_API_URL when using an emulator."
+                "QuickBooks is not configured: set QBO_CLIENT_ID, QBO_CLIENT_SECRET "
+                "and QBO_ENVIRONMENT (production, sandbox, or the discovery document "
+                "URL of a QuickBooks emulator), and QBO_API_URL when using an emulator."
             )
         return self.quickbooks
 
@@ -66,7 +69,9 @@ class Config:
             "group": self.group_id,
             "topics": ", ".join(vars(self.topics).values()),
             "database": mask_url(self.database_url),
-            "quickbooks": self.quickbooks.environment if self.quickbooks else "(not configured)",
+            "quickbooks": self.quickbooks.environment
+            if self.quickbooks
+            else "(not configured)",
         }
 
 
@@ -90,9 +95,11 @@ def _check_topics(topics: Topics) -> None:
             )
 
 
-def home_dir(env: dict[str, str] | None = None) -> Path:
+def home_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
-    return Path(env.get("PARTSEMBLE_HOME") or Path.home() / ".cache" / "partsemble-build-export")
+    return Path(
+        env.get("PARTSEMBLE_HOME") or Path.home() / ".cache" / "partsemble-build-export"
+    )
 
 
 def load(config_file: str | None = None, env: dict[str, str] | None = None) -> Config:
@@ -101,24 +108,32 @@ def load(config_file: str | None = None, env: dict[str, str] | None = None) -> C
     home = home_dir(values)
     topics = Topics(
         builds=values.get("BUILD_EXPORT_TOPIC_BUILDS") or DEFAULT_TOPICS["builds"],
-        commands=values.get("BUILD_EXPORT_TOPIC_COMMANDS") or DEFAULT_TOPICS["commands"],
+        commands=values.get("BUILD_EXPORT_TOPIC_COMMANDS")
+        or DEFAULT_TOPICS["commands"],
         status=values.get("BUILD_EXPORT_TOPIC_STATUS") or DEFAULT_TOPICS["status"],
         dlt=values.get("BUILD_EXPORT_TOPIC_DLT") or DEFAULT_TOPICS["dlt"],
-        settings=values.get("BUILD_EXPORT_TOPIC_SETTINGS") or DEFAULT_TOPICS["settings"],
+        settings=values.get("BUILD_EXPORT_TOPIC_SETTINGS")
+        or DEFAULT_TOPICS["settings"],
     )
     _check_topics(topics)
     group_id = values.get("BUILD_EXPORT_GROUP_ID", "partsemble-build-export").strip()
     if not group_id:
-        raise ConfigurationError("BUILD_EXPORT_GROUP_ID is empty: name the consumer group")
+        raise ConfigurationError(
+            "BUILD_EXPORT_GROUP_ID is empty: name the consumer group"
+        )
     local_port = values.get("KAFKA_LOCAL_PORT") or "19092"
     if not local_port.isdigit() or not 0 < int(local_port) < 65535:
-        raise ConfigurationError(f"KAFKA_LOCAL_PORT={local_port!r} must be a port number")
+        raise ConfigurationError(
+            f"KAFKA_LOCAL_PORT={local_port!r} must be a port number"
+        )
 
     return Config(
-        bootstrap_servers=values.get("KAFKA_BOOTSTRAP_SERVERS") or f"127.0.0.1:{int(local_port)}",
+        bootstrap_servers=values.get("KAFKA_BOOTSTRAP_SERVERS")
+        or f"127.0.0.1:{int(local_port)}",
         group_id=group_id,
         topics=topics,
-        database_url=values.get("BUILD_EXPORT_DATABASE_URL") or f"sqlite:///{home / 'build-export.db'}",
+        database_url=values.get("BUILD_EXPORT_DATABASE_URL")
+        or f"sqlite:///{home / 'build-export.db'}",
         token_key=values.get("BUILD_EXPORT_TOKEN_KEY") or _local_token_key(home),
         home=home,
         quickbooks=_quickbooks(values),
@@ -135,8 +150,8 @@ def _retry_policy(text: str | None) -> RetryPolicy:
         delays = ()
     if not delays or any(not math.isfinite(d) or d < 0 for d in delays):
         raise ConfigurationError(
-            f"BUILD_EXPORT_RETRY_DELAYS={text!r}: give the seconds between scheduled retries, "
-            "comma-separated, e.g. 30,120,600"
+            f"BUILD_EXPORT_RETRY_DELAYS={text!r}: give the seconds between scheduled "
+            "retries, comma-separated, e.g. 30,120,600"
         )
     return RetryPolicy(delays)
 
@@ -148,13 +163,17 @@ def _quickbooks(values: dict[str, str]) -> QuickBooksApp | None:
         return None
     missing = [n for n in names if not values.get(n)]
     if missing:
-        raise ConfigurationError(f"QuickBooks is half configured: also set {', '.join(missing)}.")
+        raise ConfigurationError(
+            f"QuickBooks is half configured: also set {', '.join(missing)}."
+        )
 
     environment = values["QBO_ENVIRONMENT"]
     api_url = values.get("QBO_API_URL") or None
     if api_url and not api_url.startswith(("http://", "https://")):
         raise ConfigurationError(f"QBO_API_URL={api_url!r} must be a URL ending in /v3")
-    if environment not in ("production", "sandbox") and not environment.startswith(("http://", "https://")):
+    if environment not in ("production", "sandbox") and not environment.startswith(
+        ("http://", "https://")
+    ):
         raise ConfigurationError(
             f"QBO_ENVIRONMENT={environment!r} is not valid: use production, sandbox "
             "(lower case), or the URL of a discovery document."
@@ -187,7 +206,9 @@ def _read_file(path: str | None) -> list[tuple[str, str]]:
     try:
         lines = Path(path).read_text().splitlines()
     except OSError as exc:
-        raise ConfigurationError(f"cannot read configuration file {path}: {exc.strerror}") from exc
+        raise ConfigurationError(
+            f"cannot read configuration file {path}: {exc.strerror}"
+        ) from exc
     pairs = []
     for number, line in enumerate(lines, 1):
         line = line.strip()
@@ -221,7 +242,6 @@ def _local_token_key(home: Path) -> str:
         return path.read_text().strip()
     except OSError as exc:
         raise ConfigurationError(
-            f"cannot keep a token key in {home} ({exc.strerror}): set BUILD_EXPORT_TOKEN_KEY "
-            "or PARTSEMBLE_HOME to a writable folder"
+            f"cannot keep a token key in {home} ({exc.strerror}): set "
+            "BUILD_EXPORT_TOKEN_KEY or PARTSEMBLE_HOME to a writable folder"
         ) from exc
-

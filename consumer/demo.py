@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -26,8 +27,13 @@ from producers import demo_builds, jsonl
 
 SETTLE_TIMEOUT_SECONDS = 180
 
-_STATUS_WORDS = {"SYNCED": "Synced", "FAILED": "Failed", "NOT_EXPORTED": "Not exported",
-                 "WAITING": "Pending export", "EXPORTING": "Exporting"}
+_STATUS_WORDS = {
+    "SYNCED": "Synced",
+    "FAILED": "Failed",
+    "NOT_EXPORTED": "Not exported",
+    "WAITING": "Pending export",
+    "EXPORTING": "Exporting",
+}
 
 
 def run_demo(config: Config) -> int:
@@ -56,7 +62,10 @@ def _run(config: Config, servers: str, seed: dict[str, Any], emulator: Emulator)
             api_url=emulator.api_url,
         ),
     )
-    print(f"QuickBooks emulator at {emulator.url}; Kafka at {servers}; database {demo_config.database_url}")
+    print(
+        f"QuickBooks emulator at {emulator.url}; Kafka at {servers}; "
+        f"database {demo_config.database_url}"
+    )
 
     store = runner.open_store(demo_config)
     tenants.load_into(store, tenants.parse(demo_builds.tenants(seed), "demo companies"))
@@ -66,7 +75,10 @@ def _run(config: Config, servers: str, seed: dict[str, Any], emulator: Emulator)
 
     deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
     build_ids = [b.events[0]["build_id"] for b in builds]
-    runner.run(demo_config, should_stop=lambda: _settled(store, build_ids) or time.monotonic() > deadline)
+    runner.run(
+        demo_config,
+        should_stop=lambda: _settled(store, build_ids) or time.monotonic() > deadline,
+    )
 
     print()
     print(_table(store, builds))
@@ -83,7 +95,10 @@ def _broker(config: Config) -> str:
         return config.bootstrap_servers
     from consumer.broker import LocalBroker
 
-    print("Starting (or reusing) the local Kafka broker; the first start downloads its jars...")
+    print(
+        "Starting (or reusing) the local Kafka broker; "
+        "the first start downloads its jars..."
+    )
     return LocalBroker.from_env().start()
 
 
@@ -94,7 +109,10 @@ def _publish(config: Config, servers: str, builds: list[demo_builds.DemoBuild]) 
         jsonl.publish(producer, config.topics.builds, messages)
     finally:
         producer.close(timeout=10)
-    print(f"Published {len(messages)} build events for {len(builds)} builds to {config.topics.builds}")
+    print(
+        f"Published {len(messages)} build events for {len(builds)} builds "
+        f"to {config.topics.builds}"
+    )
 
 
 def _settled(store: Store, build_ids: list[str]) -> bool:
@@ -105,22 +123,40 @@ def _settled(store: Store, build_ids: list[str]) -> bool:
 
 def _table(store: Store, builds: list[demo_builds.DemoBuild]) -> str:
     by_build: dict[str, list[ExportRow]] = {}
-    for row in store.exports([b.events[0]["build_id"] for b in builds]):
-        by_build.setdefault(row.build_id, []).append(row)
+    for export in store.exports([b.events[0]["build_id"] for b in builds]):
+        by_build.setdefault(export.build_id, []).append(export)
     lines = []
     for build in builds:
-        rows = by_build.get(build.events[0]["build_id"]) or [None]
+        found = by_build.get(build.events[0]["build_id"])
+        rows: Sequence[ExportRow | None] = found or [None]  # None: not seen yet
         for row in rows:
-            lines.append({
-                "build": build.build_number,
-                "company": build.tenant_id,
-                "what happened": build.story,
-                "kind": row.kind if row else "",
-                "status": _STATUS_WORDS.get(row.state, row.state) if row else "not seen",
-                "reference": row.reference if row and row.state != "NOT_EXPORTED" else "",
-                "transaction or reason": _outcome(row),
-            })
-    return render(["build", "company", "what happened", "kind", "status", "reference", "transaction or reason"], lines)
+            lines.append(
+                {
+                    "build": build.build_number,
+                    "company": build.tenant_id,
+                    "what happened": build.story,
+                    "kind": row.kind if row else "",
+                    "status": _STATUS_WORDS.get(row.state, row.state)
+                    if row
+                    else "not seen",
+                    "reference": row.reference
+                    if row and row.state != "NOT_EXPORTED"
+                    else "",
+                    "transaction or reason": _outcome(row),
+                }
+            )
+    return render(
+        [
+            "build",
+            "company",
+            "what happened",
+            "kind",
+            "status",
+            "reference",
+            "transaction or reason",
+        ],
+        lines,
+    )
 
 
 def _outcome(row: ExportRow | None) -> str:
@@ -140,8 +176,17 @@ def _ledger_summary(ledger: dict[str, Any]) -> str:
             kinds[txn["type"]] = kinds.get(txn["type"], 0) + 1
             if txn["type"] == "JournalEntry" and not _balanced(txn["body"]):
                 unbalanced += 1
-        counted = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "no transactions"
-        balance = "" if "JournalEntry" not in kinds else (" (all balanced)" if not unbalanced else f" ({unbalanced} unbalanced)")
+        counted = (
+            ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+            or "no transactions"
+        )
+        balance = (
+            ""
+            if "JournalEntry" not in kinds
+            else (
+                " (all balanced)" if not unbalanced else f" ({unbalanced} unbalanced)"
+            )
+        )
         lines.append(f"  realm {realm}: {counted}{balance}")
     return "\n".join(lines)
 
@@ -150,5 +195,7 @@ def _balanced(entry: dict[str, Any]) -> bool:
     sides = {"Debit": Decimal(0), "Credit": Decimal(0)}
     for line in entry.get("Line", []):
         detail = line.get("JournalEntryLineDetail") or {}
-        sides[detail.get("PostingType", "Debit")] += Decimal(str(line.get("Amount", "0")))
+        sides[detail.get("PostingType", "Debit")] += Decimal(
+            str(line.get("Amount", "0"))
+        )
     return sides["Debit"] == sides["Credit"]

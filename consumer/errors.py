@@ -1,16 +1,16 @@
 """Errors of the build export service, named by what the caller should do.
 
-    ExportServiceError                 root of everything this service raises
-    ├── ConfigurationError             bad settings: stop the command, say what to change
-    ├── InvalidInput                   an event that can never be processed: dead-letter it
-    │   ├── UndecodableMessage         bytes that are not a framed Avro record we know
-    │   ├── InvalidEvent               a decoded record that breaks a rule of the domain
-    │   └── CommandRefused             a command that does not apply to the build's export
-    └── ExportFailure                  an export that did not reach the books
-        ├── NeedsPerson                a person must fix something (account, link, connection)
-        ├── RetryLater                 transient trouble that outlasted the in-call retries
-        │   └── Throttled              QuickBooks asked this company to wait
-        └── Rejected                   QuickBooks refused the transaction for another reason
+    ExportServiceError          root of everything this service raises
+    ├── ConfigurationError      bad settings: stop the command, say what to change
+    ├── InvalidInput            an event that can never be processed: dead-letter it
+    │   ├── UndecodableMessage  bytes that are not a framed Avro record we know
+    │   ├── InvalidEvent        a decoded record that breaks a rule of the domain
+    │   └── CommandRefused      a command that does not apply to the build's export
+    └── ExportFailure           an export that did not reach the books
+        ├── NeedsPerson         a person must fix something (account, link, connection)
+        ├── RetryLater          transient trouble that outlasted the in-call retries
+        │   └── Throttled       QuickBooks asked this company to wait
+        └── Rejected            QuickBooks refused the transaction for another reason
 
 Third-party errors (Avro, HTTP, QuickBooks faults, SQL) are mapped into these where they
 are raised, with ``raise ... from exc``.
@@ -48,7 +48,7 @@ class InvalidEvent(InvalidInput):
 
 
 class CommandRefused(InvalidInput):
-    """An export command that does not apply: unknown build, already synced, not failed."""
+    """An export command that does not apply: unknown build, synced, or not failed."""
 
     stage = "command"
 
@@ -80,7 +80,7 @@ class NeedsPerson(ExportFailure):
 
 
 class RetryLater(ExportFailure):
-    """Transient trouble (throttling, timeouts, server errors) that outlasted retries."""
+    """Transient trouble (throttling, timeouts, 5xx errors) that outlasted retries."""
 
     retryable = True
 
@@ -91,7 +91,8 @@ class Throttled(RetryLater):
     def __init__(self, retry_after: float) -> None:
         super().__init__(
             "QB_3001",
-            f"QuickBooks is throttling this company (asked to wait {retry_after:.0f} s).",
+            "QuickBooks is throttling this company "
+            f"(asked to wait {retry_after:.0f} s).",
         )
         self.retry_after = retry_after
 

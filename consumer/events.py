@@ -97,4 +97,6 @@ class DeadLetter:
             ("dlt.tenant", self.tenant_id),
             ("dlt.build", self.build_id),
         ]
-        return [(name, str(value).encode()) for name, value in fields if value is not None]
+        return [
+            (name, str(value).encode()) for name, value in fields if value is not None
+        ]

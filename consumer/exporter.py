@@ -30,9 +30,19 @@ from consumer.connections import Connections
 from consumer.errors import ExportFailure, NeedsPerson, Rejected, RetryLater, Throttled
 from consumer.failures import explain
 from consumer.faults import classify
-from consumer.model import AccountingRequest, Build, ExportKind, InventoryMode, TenantSettings
+from consumer.model import (
+    AccountingRequest,
+    Build,
+    ExportKind,
+    InventoryMode,
+    TenantSettings,
+)
 from consumer.qbo_entities import to_entity
-from consumer.quickbooks_client import CompanyConnection, QuickBooksRefused, escape_query_value
+from consumer.quickbooks_client import (
+    CompanyConnection,
+    QuickBooksRefused,
+    escape_query_value,
+)
 from consumer.recording import EXPORTING, Recorder
 from consumer.snapshots import build_from_snapshot
 from consumer.store import BuildRow, ExportRow, Store
@@ -53,6 +63,9 @@ class RetryPolicy:
     delays: tuple[float, ...] = (30, 120, 600, 1800, 3600)
 
 
+DEFAULT_RETRY_POLICY = RetryPolicy()
+
+
 @dataclass
 class _Job:
     row_id: int
@@ -71,7 +84,9 @@ class _Job:
 class _Company:
     busy: bool = False
     paused_until: float = 0.0
-    references: prerequisites.ReferenceCache = field(default_factory=prerequisites.ReferenceCache)
+    references: prerequisites.ReferenceCache = field(
+        default_factory=prerequisites.ReferenceCache
+    )
 
 
 class ExportWorker:
@@ -80,14 +95,16 @@ class ExportWorker:
         store: Store,
         connections: Connections,
         recorder: Recorder,
-        policy: RetryPolicy = RetryPolicy(),
+        policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         max_workers: int = 4,
     ) -> None:
         self._store = store
         self._connections = connections
         self._recorder = recorder
         self._policy = policy
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="export")
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="export"
+        )
         self._companies: dict[str, _Company] = {}
         self._running: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
@@ -106,7 +123,9 @@ class ExportWorker:
                 if company.busy or company.paused_until > now:
                     continue
                 company.busy = True
-                self._running[tenant_id] = self._pool.submit(self._run_company, tenant_id, company)
+                self._running[tenant_id] = self._pool.submit(
+                    self._run_company, tenant_id, company
+                )
         running = list(self._running.values())
         if wait_seconds > 0 and running:
             wait(running, timeout=wait_seconds)
@@ -122,38 +141,60 @@ class ExportWorker:
     def _run_company(self, tenant_id: str, company: _Company) -> None:
         try:
             while time.monotonic() >= company.paused_until:
-                rows = self._store.claim_due(tenant_id, self._recorder.clock(), BATCH_SIZE,
-                                             self._owner, LEASE)
+                rows = self._store.claim_due(
+                    tenant_id, self._recorder.clock(), BATCH_SIZE, self._owner, LEASE
+                )
                 if not rows:
                     return
                 try:
                     self._run_chunk(tenant_id, company, rows)
-                except Exception as exc:  # a defect: fail these exports, not the service
-                    log.exception("exports of %s failed unexpectedly", tenant_id, extra={"tenant": tenant_id})
+                except (
+                    Exception
+                ) as exc:  # a defect: fail these exports, not the service
+                    log.exception(
+                        "exports of %s failed unexpectedly",
+                        tenant_id,
+                        extra={"tenant": tenant_id},
+                    )
                     self._fail_unexpectedly(rows, exc)
         except Exception:
-            log.exception("export worker of %s stopped unexpectedly", tenant_id, extra={"tenant": tenant_id})
+            log.exception(
+                "export worker of %s stopped unexpectedly",
+                tenant_id,
+                extra={"tenant": tenant_id},
+            )
         finally:
             company.busy = False
 
     def _fail_unexpectedly(self, rows: list[ExportRow], exc: Exception) -> None:
         failure = Rejected(
             "INTERNAL_ERROR",
-            f"The export stopped on an unexpected error ({type(exc).__name__}); it is in the "
-            "service's log. Retry the export once the cause is fixed.",
+            f"The export stopped on an unexpected error ({type(exc).__name__}); "
+            "it is in the service's log. Retry the export once the cause is fixed.",
         )
         settings = self._store.tenant(rows[0].tenant_id) if rows else None
         with self._store.begin() as s:
             for claimed in rows:
                 row = s.get(ExportRow, claimed.id)
-                if row is not None and row.state == EXPORTING and row.request_id == claimed.request_id:
-                    self._recorder.failed(s, row, failure, settings.realm_id if settings else None)
+                if (
+                    row is not None
+                    and row.state == EXPORTING
+                    and row.request_id == claimed.request_id
+                ):
+                    self._recorder.failed(
+                        s, row, failure, settings.realm_id if settings else None
+                    )
 
-    def _run_chunk(self, tenant_id: str, company: _Company, rows: list[ExportRow]) -> None:
+    def _run_chunk(
+        self, tenant_id: str, company: _Company, rows: list[ExportRow]
+    ) -> None:
         settings = self._store.tenant(tenant_id)
         jobs = self._jobs(rows)
         if settings is None:
-            failure = NeedsPerson("TENANT_UNKNOWN", f"{tenant_id} has no export settings: load them, then retry.")
+            failure: ExportFailure = NeedsPerson(
+                "TENANT_UNKNOWN",
+                f"{tenant_id} has no export settings: load them, then retry.",
+            )
             self._settle(jobs, None, lambda _job: failure)
             return
 
@@ -167,9 +208,15 @@ class ExportWorker:
                 self._post(pending, connection)
         except Throttled as exc:
             company.paused_until = time.monotonic() + exc.retry_after
-            log.warning("QuickBooks throttled %s; its exports wait %.0f s", tenant_id, exc.retry_after,
-                        extra={"tenant": tenant_id})
-            self._reschedule([j for j in jobs if j.outcome is None], exc.retry_after, count=False)
+            log.warning(
+                "QuickBooks throttled %s; its exports wait %.0f s",
+                tenant_id,
+                exc.retry_after,
+                extra={"tenant": tenant_id},
+            )
+            self._reschedule(
+                [j for j in jobs if j.outcome is None], exc.retry_after, count=False
+            )
         except ExportFailure as exc:
             for job in jobs:
                 job.outcome = job.outcome or exc
@@ -177,14 +224,32 @@ class ExportWorker:
             failure = explain(exc.fault)
             for job in jobs:
                 job.outcome = job.outcome or failure
-        self._settle([j for j in jobs if j.outcome is not None], settings, lambda job: job.outcome)
+        self._settle(
+            [j for j in jobs if j.outcome is not None],
+            settings,
+            lambda job: job.outcome,
+        )
 
     def _jobs(self, rows: list[ExportRow]) -> list[_Job]:
         with self._store.begin() as s:
-            builds = {b.build_id: b for b in s.scalars(select(BuildRow).where(BuildRow.build_id.in_([r.build_id for r in rows])))}
+            builds = {
+                b.build_id: b
+                for b in s.scalars(
+                    select(BuildRow).where(
+                        BuildRow.build_id.in_([r.build_id for r in rows])
+                    )
+                )
+            }
             return [
-                _Job(r.id, r.build_id, ExportKind(r.kind), r.reference, str(r.request_id), r.posts,
-                     build_from_snapshot(builds[r.build_id].snapshot))
+                _Job(
+                    r.id,
+                    r.build_id,
+                    ExportKind(r.kind),
+                    r.reference,
+                    str(r.request_id),
+                    r.posts,
+                    build_from_snapshot(builds[r.build_id].snapshot),
+                )
                 for r in rows
             ]
 
@@ -193,38 +258,54 @@ class ExportWorker:
         ready = []
         for job in jobs:
             missing = translate.missing_settings(settings, job.kind)
-            unlinked = translate.unlinked_products(job.build, job.kind) if settings.inventory_mode is InventoryMode.SYNCED else ()
+            unlinked = (
+                translate.unlinked_products(job.build, job.kind)
+                if settings.inventory_mode is InventoryMode.SYNCED
+                else ()
+            )
             if missing:
                 job.outcome = NeedsPerson(
                     "SETTINGS_MISSING",
                     f"Set the {' and the '.join(missing)} in the export settings of "
                     f"{settings.tenant_id}, then retry the export.",
                 )
-            elif (wrong_currency := translate.currency_problem(job.build, settings)):
+            elif wrong_currency := translate.currency_problem(job.build, settings):
                 job.outcome = NeedsPerson("CURRENCY_MISMATCH", wrong_currency)
             elif unlinked:
                 job.outcome = NeedsPerson(
                     "PRODUCTS_NOT_LINKED",
-                    "Link these products to QuickBooks inventory items, then retry the export: "
-                    + ", ".join(dict.fromkeys(p.label for p in unlinked)) + ".",
+                    "Link these products to QuickBooks inventory items, "
+                    "then retry the export: "
+                    + ", ".join(dict.fromkeys(p.label for p in unlinked))
+                    + ".",
                 )
             else:
                 try:
-                    job.request = translate.translate(job.build, settings, job.kind, job.reference)
+                    job.request = translate.translate(
+                        job.build, settings, job.kind, job.reference
+                    )
                     job.entity = to_entity(job.request)
                 except (ValueError, ArithmeticError) as exc:
                     job.outcome = Rejected(
                         "AMOUNT_TOO_LARGE",
-                        f"The build's quantities or amounts are too large for QuickBooks ({exc}); "
-                        "correct the build in Partsemble, then retry the export.",
+                        "The build's quantities or amounts are too large for "
+                        f"QuickBooks ({exc}); correct the build in Partsemble, "
+                        "then retry the export.",
                     )
                     continue
                 ready.append(job)
         return ready
 
-    def _check_references(self, jobs: list[_Job], settings: TenantSettings, connection: CompanyConnection,
-                          company: _Company) -> list[_Job]:
-        refs = company.references.fetch(connection, [j.request for j in jobs if j.request])
+    def _check_references(
+        self,
+        jobs: list[_Job],
+        settings: TenantSettings,
+        connection: CompanyConnection,
+        company: _Company,
+    ) -> list[_Job]:
+        refs = company.references.fetch(
+            connection, [j.request for j in jobs if j.request]
+        )
         ready = []
         for job in jobs:
             assert job.request is not None
@@ -235,17 +316,25 @@ class ExportWorker:
                 job.outcome = failure
         return ready
 
-    def _adopt_earlier_posts(self, jobs: list[_Job], connection: CompanyConnection) -> list[_Job]:
+    def _adopt_earlier_posts(
+        self, jobs: list[_Job], connection: CompanyConnection
+    ) -> list[_Job]:
         """An export posted before whose answer was lost may be in the books already:
-        look for its reference, and adopt the transaction whose note names this build."""
+        look for its reference, and adopt the transaction whose note names this build.
+        """
         ready = []
         for job in jobs:
             assert job.request is not None
             if job.posts > 0:
                 found = _find_posted(connection, job.request, job.build_id)
                 if found:
-                    log.info("%s was already in QuickBooks as %s %s; adopted", job.reference,
-                             job.request.transaction_type, found, extra={"build": job.build.build_number})
+                    log.info(
+                        "%s was already in QuickBooks as %s %s; adopted",
+                        job.reference,
+                        job.request.transaction_type,
+                        found,
+                        extra={"build": job.build.build_number},
+                    )
                     job.outcome = (job.request.transaction_type, found)
                     continue
             ready.append(job)
@@ -273,10 +362,18 @@ class ExportWorker:
 
         operations = []
         for number, job in enumerate(jobs):
-            operations.append({"bId": str(number), "operation": "create",
-                               job.entity.qbo_object_name: job.entity.to_dict()})
-        # The same exports in a batch again (after a lost answer) reuse the same request id.
-        batch_id = str(uuid.uuid5(_REQUEST_NAMESPACE, "|".join(sorted(j.request_id for j in jobs))))
+            operations.append(
+                {
+                    "bId": str(number),
+                    "operation": "create",
+                    job.entity.qbo_object_name: job.entity.to_dict(),
+                }
+            )
+        # The same exports batched again (after a lost answer) reuse the same request
+        # id.
+        batch_id = str(
+            uuid.uuid5(_REQUEST_NAMESPACE, "|".join(sorted(j.request_id for j in jobs)))
+        )
         answers = {a.get("bId"): a for a in connection.batch(operations, batch_id)}
         for number, job in enumerate(jobs):
             assert job.request is not None
@@ -289,43 +386,91 @@ class ExportWorker:
         with self._store.begin() as s:
             for job in jobs:
                 row = s.get(ExportRow, job.row_id)
-                if row is not None and row.state == EXPORTING and row.request_id == job.request_id:
+                if (
+                    row is not None
+                    and row.state == EXPORTING
+                    and row.request_id == job.request_id
+                ):
                     row.next_attempt_at = when
                     row.scheduled_retries += 1 if count else 0
                     row.lease_owner = row.lease_until = None
 
-    def _settle(self, jobs: list[_Job], settings: TenantSettings | None,
-                outcome_of: Callable[[_Job], Any]) -> None:
+    def _settle(
+        self,
+        jobs: list[_Job],
+        settings: TenantSettings | None,
+        outcome_of: Callable[[_Job], Any],
+    ) -> None:
         realm = settings.realm_id if settings else None
         for job in jobs:
             outcome = outcome_of(job)
             with self._store.begin() as s:
                 row = s.get(ExportRow, job.row_id)
-                if row is None or row.state != EXPORTING or row.request_id != job.request_id:
+                if (
+                    row is None
+                    or row.state != EXPORTING
+                    or row.request_id != job.request_id
+                ):
                     continue  # settled elsewhere, or a newer attempt began
                 if isinstance(outcome, ExportFailure):
-                    if isinstance(outcome, RetryLater) and row.scheduled_retries < len(self._policy.delays):
+                    if isinstance(outcome, RetryLater) and row.scheduled_retries < len(
+                        self._policy.delays
+                    ):
                         delay = self._policy.delays[row.scheduled_retries]
-                        row.next_attempt_at = self._recorder.clock() + timedelta(seconds=delay)
+                        row.next_attempt_at = self._recorder.clock() + timedelta(
+                            seconds=delay
+                        )
                         row.scheduled_retries += 1
                         row.lease_owner = row.lease_until = None
-                        log.warning("%s: %s; retry %d in %.0f s", row.reference, outcome.message,
-                                    row.scheduled_retries, delay, extra={"tenant": row.tenant_id, "build": row.build_number})
+                        log.warning(
+                            "%s: %s; retry %d in %.0f s",
+                            row.reference,
+                            outcome.message,
+                            row.scheduled_retries,
+                            delay,
+                            extra={"tenant": row.tenant_id, "build": row.build_number},
+                        )
                         continue
                     if isinstance(outcome, RetryLater):
-                        outcome = RetryLater(outcome.code, f"{outcome.message} Gave up after "
-                                             f"{row.scheduled_retries} scheduled retries: retry the export later.")
+                        outcome = RetryLater(
+                            outcome.code,
+                            f"{outcome.message} Gave up after "
+                            f"{row.scheduled_retries} scheduled retries: "
+                            "retry the export later.",
+                        )
                     self._recorder.failed(s, row, outcome, realm)
-                    log.warning("export %s failed (%s): %s", row.reference, outcome.code, outcome.message,
-                                extra={"tenant": row.tenant_id, "build": row.build_number, "reference": row.reference})
+                    log.warning(
+                        "export %s failed (%s): %s",
+                        row.reference,
+                        outcome.code,
+                        outcome.message,
+                        extra={
+                            "tenant": row.tenant_id,
+                            "build": row.build_number,
+                            "reference": row.reference,
+                        },
+                    )
                 else:
                     transaction_type, transaction_id = outcome
-                    self._recorder.synced(s, row, realm or "", transaction_type, transaction_id)
-                    log.info("exported %s as %s %s", row.reference, transaction_type, transaction_id,
-                             extra={"tenant": row.tenant_id, "build": row.build_number, "reference": row.reference})
+                    self._recorder.synced(
+                        s, row, realm or "", transaction_type, transaction_id
+                    )
+                    log.info(
+                        "exported %s as %s %s",
+                        row.reference,
+                        transaction_type,
+                        transaction_id,
+                        extra={
+                            "tenant": row.tenant_id,
+                            "build": row.build_number,
+                            "reference": row.reference,
+                        },
+                    )
 
 
-def _batch_outcome(answer: dict[str, Any] | None, request: AccountingRequest) -> tuple[str, str] | ExportFailure:
+def _batch_outcome(
+    answer: dict[str, Any] | None, request: AccountingRequest
+) -> tuple[str, str] | ExportFailure:
     if answer is None:
         return RetryLater("QB_BATCH", "QuickBooks' batch reply left this export out.")
     if "Fault" in answer:
@@ -335,7 +480,9 @@ def _batch_outcome(answer: dict[str, Any] | None, request: AccountingRequest) ->
     return (request.transaction_type, str(created.get("Id")))
 
 
-def _find_posted(connection: CompanyConnection, request: AccountingRequest, build_id: str) -> str | None:
+def _find_posted(
+    connection: CompanyConnection, request: AccountingRequest, build_id: str
+) -> str | None:
     statement = (
         f"select * from {request.transaction_type} "
         f"where DocNumber = '{escape_query_value(request.reference)}'"
@@ -344,4 +491,3 @@ def _find_posted(connection: CompanyConnection, request: AccountingRequest, buil
         if build_id in str(txn.get("PrivateNote", "")):
             return str(txn["Id"])
     return None
-

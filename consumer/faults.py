@@ -46,21 +46,33 @@ def classify(http_status: int | None, body: str) -> Fault:
     code, message, detail = _first_error(body)
 
     if http_status is None:
-        return Fault(Action.RETRY_NOW, None, "NETWORK", message or "no reply from QuickBooks")
+        return Fault(
+            Action.RETRY_NOW, None, "NETWORK", message or "no reply from QuickBooks"
+        )
     if http_status == 401 or code in ("3200", "120"):
         return Fault(Action.REFRESH_TOKEN, http_status, code or "401", message, detail)
     if http_status == 429 or code == "3001":
-        return Fault(Action.THROTTLED, http_status, code or "3001", message or "throttled", detail)
+        return Fault(
+            Action.THROTTLED,
+            http_status,
+            code or "3001",
+            message or "throttled",
+            detail,
+        )
     if http_status == 403 or code == "3100":
         return Fault(Action.NEEDS_PERSON, http_status, code or "3100", message, detail)
     if http_status >= 500 or code == "10000":
-        return Fault(Action.RETRY_NOW, http_status, code or str(http_status), message, detail)
+        return Fault(
+            Action.RETRY_NOW, http_status, code or str(http_status), message, detail
+        )
     if code == "5010":
         return Fault(Action.RETRY_LATER, http_status, code, message, detail)
     if code in _NEEDS_PERSON_CODES:
         return Fault(Action.NEEDS_PERSON, http_status, code, message, detail)
     if code in _BAD_REQUEST_CODES or http_status >= 400:
-        return Fault(Action.BAD_REQUEST, http_status, code or str(http_status), message, detail)
+        return Fault(
+            Action.BAD_REQUEST, http_status, code or str(http_status), message, detail
+        )
     # A fault inside an HTTP 200 reply: QuickBooks refused the request all the same.
     return Fault(Action.BAD_REQUEST, http_status, code or "UNKNOWN", message, detail)
 

@@ -15,7 +15,7 @@ from typing import Any
 from consumer.errors import InvalidEvent
 from consumer.schemas import SchemaRegistry, registry
 
-_PRIMITIVES = {
+_PRIMITIVES: dict[str, type | tuple[type, ...]] = {
     "string": str,
     "boolean": bool,
     "int": int,
@@ -25,20 +25,29 @@ _PRIMITIVES = {
 }
 
 
-def to_avro(record_name: str, data: Any, reg: SchemaRegistry | None = None) -> dict[str, Any]:
+def to_avro(
+    record_name: str, data: Any, reg: SchemaRegistry | None = None
+) -> dict[str, Any]:
     """Convert the JSON form of ``record_name`` into a record fastavro can write."""
     schema = (reg or registry()).latest(record_name).parsed
-    return _Walker(schema).to_avro(schema, data, schema["name"].rsplit(".", 1)[-1])
+    record: dict[str, Any] = _Walker(schema).to_avro(
+        schema, data, schema["name"].rsplit(".", 1)[-1]
+    )
+    return record
 
 
-def from_avro(record_name: str, record: dict[str, Any], reg: SchemaRegistry | None = None) -> Any:
+def from_avro(
+    record_name: str, record: dict[str, Any], reg: SchemaRegistry | None = None
+) -> Any:
     """Convert a decoded record into its JSON form."""
     schema = (reg or registry()).latest(record_name).parsed
     return _Walker(schema).from_avro(schema, record)
 
 
 def format_timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (
+        moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
 
 
 class _Walker:
@@ -90,7 +99,10 @@ class _Walker:
         if kind == "array":
             if not isinstance(value, list):
                 raise InvalidEvent(f"{path}: expected a list")
-            return [self.to_avro(schema["items"], v, f"{path}[{i}]") for i, v in enumerate(value)]
+            return [
+                self.to_avro(schema["items"], v, f"{path}[{i}]")
+                for i, v in enumerate(value)
+            ]
         return _primitive(kind, value, path)
 
     def _union_to_avro(self, branches: list[Any], value: Any, path: str) -> Any:
@@ -108,7 +120,9 @@ class _Walker:
                 errors.append(str(exc))
         raise InvalidEvent("; ".join(errors))
 
-    def _record_to_avro(self, schema: dict[str, Any], value: Any, path: str) -> dict[str, Any]:
+    def _record_to_avro(
+        self, schema: dict[str, Any], value: Any, path: str
+    ) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise InvalidEvent(f"{path}: expected an object")
         known = {f["name"] for f in schema["fields"]}
@@ -134,14 +148,21 @@ class _Walker:
         if isinstance(schema, list):
             return self._from_avro_value(value)
         if isinstance(schema, dict) and schema.get("type") == "record":
-            return {f["name"]: self.from_avro(f["type"], value[f["name"]]) for f in schema["fields"]}
+            return {
+                f["name"]: self.from_avro(f["type"], value[f["name"]])
+                for f in schema["fields"]
+            }
         if isinstance(schema, dict) and schema.get("type") == "array":
             return [self.from_avro(schema["items"], v) for v in value]
         return self._from_avro_value(value)
 
     def _from_avro_value(self, value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: self._from_avro_value(v) for k, v in value.items() if not k.startswith("-")}
+            return {
+                k: self._from_avro_value(v)
+                for k, v in value.items()
+                if not k.startswith("-")
+            }
         if isinstance(value, list):
             return [self._from_avro_value(v) for v in value]
         if isinstance(value, Decimal):
@@ -169,8 +190,8 @@ def _primitive(kind: str, value: Any, path: str) -> Any:
 
 
 def _decimal(value: Any, scale: int, precision: int, path: str) -> Decimal:
-    if not isinstance(value, (str, int)) or isinstance(value, bool):
-        raise InvalidEvent(f"{path}: expected a decimal as a string, e.g. \"12.50\"")
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise InvalidEvent(f'{path}: expected a decimal as a string, e.g. "12.50"')
     try:
         number = Decimal(value)
     except InvalidOperation as exc:

@@ -16,7 +16,9 @@ def require_broker(servers: str, timeout: float = 3.0) -> None:
     for address in servers.split(","):
         host, _, port = address.strip().rpartition(":")
         try:
-            with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout):
+            with socket.create_connection(
+                (host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout
+            ):
                 return
         except (OSError, ValueError):
             continue
@@ -26,7 +28,9 @@ def require_broker(servers: str, timeout: float = 3.0) -> None:
 def producer(servers: str) -> KafkaProducer:
     require_broker(servers)
     try:
-        return KafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=5, max_block_ms=30000)
+        return KafkaProducer(
+            bootstrap_servers=servers, acks="all", linger_ms=5, max_block_ms=30000
+        )
     except KafkaTimeoutError as exc:
         raise ConfigurationError(_no_broker(servers)) from exc
 
@@ -50,6 +54,6 @@ def consumer(servers: str, group_id: str, topics: list[str]) -> KafkaConsumer:
 
 def _no_broker(servers: str) -> str:
     return (
-        f"no Kafka broker answers at {servers}: start one with `build-export broker start` "
-        "or set KAFKA_BOOTSTRAP_SERVERS"
+        f"no Kafka broker answers at {servers}: start one with "
+        "`build-export broker start` or set KAFKA_BOOTSTRAP_SERVERS"
     )

@@ -17,12 +17,16 @@ CONTEXT_FIELDS = ("tenant", "build", "reference", "topic", "partition", "offset"
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
+                timespec="milliseconds"
+            ),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
-        line.update({f: getattr(record, f) for f in CONTEXT_FIELDS if hasattr(record, f)})
+        line.update(
+            {f: getattr(record, f) for f in CONTEXT_FIELDS if hasattr(record, f)}
+        )
         if record.exc_info:
             line["traceback"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
@@ -30,8 +34,13 @@ class _JsonFormatter(logging.Formatter):
 
 class _TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        context = " ".join(f"{f}={getattr(record, f)}" for f in CONTEXT_FIELDS if hasattr(record, f))
-        text = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {record.getMessage()}"
+        context = " ".join(
+            f"{f}={getattr(record, f)}" for f in CONTEXT_FIELDS if hasattr(record, f)
+        )
+        text = (
+            f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} "
+            f"{record.getMessage()}"
+        )
         text = f"{text}  [{context}]" if context else text
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
@@ -46,4 +55,6 @@ def configure(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # kafka-python is chatty about connections and rebalances, and warns about a group
     # coordinator that is still being elected; what matters surfaces as an error.
-    logging.getLogger("kafka").setLevel(logging.WARNING if root.level <= logging.INFO else logging.ERROR)
+    logging.getLogger("kafka").setLevel(
+        logging.WARNING if root.level <= logging.INFO else logging.ERROR
+    )

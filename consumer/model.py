@@ -152,7 +152,10 @@ class JournalEntryRequest:
     transaction_type = "JournalEntry"
 
     def total(self, posting_type: str) -> Decimal:
-        return sum((ln.amount for ln in self.lines if ln.posting_type == posting_type), Decimal(0))
+        return sum(
+            (ln.amount for ln in self.lines if ln.posting_type == posting_type),
+            Decimal(0),
+        )
 
 
 AccountingRequest = InventoryAdjustmentRequest | JournalEntryRequest

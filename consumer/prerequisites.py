@@ -37,7 +37,9 @@ class References:
 class ReferenceCache:
     """A company's accounts and items, as recently read from QuickBooks."""
 
-    def __init__(self, ttl_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ttl_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._ttl = ttl_seconds
         self._clock = clock
         self._read_at = clock()
@@ -46,12 +48,16 @@ class ReferenceCache:
     def forget(self) -> None:
         self._refs = References()
 
-    def fetch(self, connection: CompanyConnection, requests: Iterable[AccountingRequest]) -> References:
+    def fetch(
+        self, connection: CompanyConnection, requests: Iterable[AccountingRequest]
+    ) -> References:
         if self._clock() - self._read_at > self._ttl:
             self.forget()
             self._read_at = self._clock()
         requests = list(requests)
-        accounts = {a for r in requests for a in account_ids(r)} - set(self._refs.accounts)
+        accounts = {a for r in requests for a in account_ids(r)} - set(
+            self._refs.accounts
+        )
         items = {i for r in requests for i in item_ids(r)} - set(self._refs.items)
         self._refs.accounts.update(_by_id(connection, "Account", accounts))
         self._refs.items.update(_by_id(connection, "Item", items))
@@ -70,30 +76,44 @@ def item_ids(request: AccountingRequest) -> list[str]:
     return []
 
 
-def check(request: AccountingRequest, settings: TenantSettings, refs: References) -> None:
+def check(
+    request: AccountingRequest, settings: TenantSettings, refs: References
+) -> None:
     """Raise ``NeedsPerson`` naming every account or product that needs fixing."""
     _check_accounts(request, settings, refs)
     if isinstance(request, InventoryAdjustmentRequest):
         _check_items(request, settings, refs)
 
 
-def _check_accounts(request: AccountingRequest, settings: TenantSettings, refs: References) -> None:
+def _check_accounts(
+    request: AccountingRequest, settings: TenantSettings, refs: References
+) -> None:
     problems = []
     for account_id in account_ids(request):
         account = refs.accounts.get(account_id)
         setting = _setting_naming(settings, account_id)
         if account is None:
-            problems.append(f"the {setting} (account {account_id}) does not exist or is inactive in QuickBooks")
+            problems.append(
+                f"the {setting} (account {account_id}) does not exist "
+                "or is inactive in QuickBooks"
+            )
         elif not account.get("Active", True):
-            problems.append(f"the {setting} ({account.get('Name', account_id)}) is inactive in QuickBooks")
+            problems.append(
+                f"the {setting} ({account.get('Name', account_id)}) "
+                "is inactive in QuickBooks"
+            )
     if problems:
         raise NeedsPerson(
             "ACCOUNT_INVALID",
-            "Choose another account in the export settings, then retry: " + "; ".join(problems) + ".",
+            "Choose another account in the export settings, then retry: "
+            + "; ".join(problems)
+            + ".",
         )
 
 
-def _check_items(request: InventoryAdjustmentRequest, settings: TenantSettings, refs: References) -> None:
+def _check_items(
+    request: InventoryAdjustmentRequest, settings: TenantSettings, refs: References
+) -> None:
     problems = []
     offset_used_as_asset = []
     for line in request.lines:
@@ -101,18 +121,26 @@ def _check_items(request: InventoryAdjustmentRequest, settings: TenantSettings, 
         label = line.product.label
         name = item.get("Name", line.item_id) if item else line.item_id
         if item is None:
-            problems.append(f"{label} is linked to item {line.item_id}, which does not exist or is inactive in QuickBooks")
+            problems.append(
+                f"{label} is linked to item {line.item_id}, "
+                "which does not exist or is inactive in QuickBooks"
+            )
         elif not item.get("Active", True):
             problems.append(f"{label} is linked to {name}, which is inactive")
         elif item.get("Type") != "Inventory":
-            problems.append(f"{label} is linked to {name}, which is of type {item.get('Type', 'unknown')}, not Inventory")
+            problems.append(
+                f"{label} is linked to {name}, "
+                f"which is of type {item.get('Type', 'unknown')}, not Inventory"
+            )
         elif _starts_after(item, request.txn_date):
             problems.append(
-                f"{label} is linked to {name}, whose inventory start date in QuickBooks is "
-                f"{item['InvStartDate']}, after the build's date {request.txn_date.isoformat()} "
-                "(move the item's start date)"
+                f"{label} is linked to {name}, whose inventory start date in "
+                f"QuickBooks is {item['InvStartDate']}, after the build's date "
+                f"{request.txn_date.isoformat()} (move the item's start date)"
             )
-        elif (item.get("AssetAccountRef") or {}).get("value") == request.adjust_account_id:
+        elif (item.get("AssetAccountRef") or {}).get(
+            "value"
+        ) == request.adjust_account_id:
             offset_used_as_asset.append(name)
     if problems:
         raise NeedsPerson(
@@ -125,9 +153,10 @@ def _check_items(request: InventoryAdjustmentRequest, settings: TenantSettings, 
         setting = _setting_naming(settings, request.adjust_account_id)
         raise NeedsPerson(
             "OFFSET_IS_ASSET_ACCOUNT",
-            f"The {setting} (account {request.adjust_account_id}) is the inventory asset account "
-            f"of {', '.join(dict.fromkeys(offset_used_as_asset))}; QuickBooks cannot offset an "
-            "adjustment to it. Choose an expense or cost of goods sold account, then retry.",
+            f"The {setting} (account {request.adjust_account_id}) is the inventory "
+            f"asset account of {', '.join(dict.fromkeys(offset_used_as_asset))}; "
+            "QuickBooks cannot offset an adjustment to it. Choose an expense or cost "
+            "of goods sold account, then retry.",
         )
 
 
@@ -140,15 +169,24 @@ def _starts_after(item: dict[str, Any], txn_date: date) -> bool:
 
 
 def _setting_naming(settings: TenantSettings, account_id: str) -> str:
-    names = [label for attr, label in _ACCOUNT_SETTINGS if getattr(settings, attr) == account_id]
+    names = [
+        label
+        for attr, label in _ACCOUNT_SETTINGS
+        if getattr(settings, attr) == account_id
+    ]
     return " and ".join(names) or "account"
 
 
-def _by_id(connection: CompanyConnection, entity: str, ids: set[str]) -> dict[str, dict[str, Any]]:
+def _by_id(
+    connection: CompanyConnection, entity: str, ids: set[str]
+) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     ordered = sorted(ids)
     for start in range(0, len(ordered), _IDS_PER_QUERY):
-        quoted = ", ".join(f"'{escape_query_value(i)}'" for i in ordered[start : start + _IDS_PER_QUERY])
+        quoted = ", ".join(
+            f"'{escape_query_value(i)}'"
+            for i in ordered[start : start + _IDS_PER_QUERY]
+        )
         statement = f"select * from {entity} where Id in ({quoted}) maxresults 1000"
         found.update({str(r["Id"]): r for r in connection.query(statement)})
     return found

@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 
 
 class OutboxRelay:
-    def __init__(self, store: Store, producer: KafkaProducer, timeout_seconds: float = 30) -> None:
+    def __init__(
+        self, store: Store, producer: KafkaProducer, timeout_seconds: float = 30
+    ) -> None:
         self._store = store
         self._producer = producer
         self._timeout = timeout_seconds
@@ -29,8 +31,17 @@ class OutboxRelay:
             futures, done = [], []
             for row in rows:
                 try:
-                    futures.append((row.id, self._producer.send(
-                        row.topic, key=row.key, value=row.value, headers=row.header_list())))
+                    futures.append(
+                        (
+                            row.id,
+                            self._producer.send(
+                                row.topic,
+                                key=row.key,
+                                value=row.value,
+                                headers=row.header_list(),
+                            ),
+                        )
+                    )
                 except KafkaError as exc:
                     if exc.retriable:
                         log.warning("outbox not published yet: %s", exc)

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from quickbooks.objects.base import QuickbooksManagedObject, QuickbooksTransactionEntity, Ref
+from quickbooks.objects.base import (
+    QuickbooksManagedObject,
+    QuickbooksTransactionEntity,
+    Ref,
+)
 from quickbooks.objects.detailline import DetailLine
 from quickbooks.objects.journalentry import (
     JournalEntry,
@@ -16,7 +20,11 @@ from quickbooks.objects.journalentry import (
     JournalEntryLineDetail,
 )
 
-from consumer.model import AccountingRequest, InventoryAdjustmentRequest, JournalEntryRequest
+from consumer.model import (
+    AccountingRequest,
+    InventoryAdjustmentRequest,
+    JournalEntryRequest,
+)
 
 
 class ItemAdjustmentLineDetail(QuickbooksManagedObject):
@@ -62,7 +70,7 @@ class InventoryAdjustment(QuickbooksManagedObject, QuickbooksTransactionEntity):
 
 
 def wire_number(value: Decimal) -> float:
-    """A Decimal as the JSON number QuickBooks expects, refusing any loss of precision."""
+    """A Decimal as the JSON number QuickBooks expects, refusing to lose precision."""
     number = float(value)
     if Decimal(repr(number)) != value:
         raise ValueError(f"{value} cannot travel exactly as a JSON number")

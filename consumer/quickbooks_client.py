@@ -55,7 +55,8 @@ class QuickBooksApp:
     timeout_seconds: float = 30.0
     max_attempts: int = 4
     max_call_seconds: float = 20.0
-    # How long a company waits after a 429 that names no Retry-After (QuickBooks' docs: 60 s).
+    # How long a company waits after a 429 that names no Retry-After
+    # (QuickBooks' docs: 60 s).
     throttle_wait_seconds: float = DEFAULT_THROTTLE_WAIT
 
 
@@ -68,18 +69,27 @@ class Tokens:
     def access_valid(self, now: datetime) -> bool:
         """True while the access token may still be used (``access_expires_at`` already
         keeps a margin before QuickBooks' own expiry)."""
-        return bool(self.access_token and self.access_expires_at and now < self.access_expires_at)
+        return bool(
+            self.access_token
+            and self.access_expires_at
+            and now < self.access_expires_at
+        )
 
 
 def usable_until(now: datetime, expires_in: float) -> datetime:
-    return now + timedelta(seconds=expires_in - min(_MAX_EXPIRY_MARGIN, expires_in / 10))
+    return now + timedelta(
+        seconds=expires_in - min(_MAX_EXPIRY_MARGIN, expires_in / 10)
+    )
 
 
 class TokenStore(Protocol):
     def load_tokens(self, tenant_id: str) -> Tokens | None: ...
 
     def refresh_tokens(
-        self, tenant_id: str, failed_access: str | None, exchange: Callable[[str], Tokens | None]
+        self,
+        tenant_id: str,
+        failed_access: str | None,
+        exchange: Callable[[str], Tokens | None],
     ) -> Tokens | None: ...
 
 
@@ -111,18 +121,32 @@ class ExportClient(QuickBooks):
     timeout_seconds: float = 30.0
     last_response: requests.Response | None = None
 
-    def process_request(self, request_type, url, headers="", params="", data=""):  # type: ignore[no-untyped-def]
+    def process_request(
+        self,
+        request_type: str,
+        url: str,
+        headers: Any = "",
+        params: Any = "",
+        data: Any = "",
+    ) -> requests.Response:
         self.last_response = None
         headers.update({"Authorization": "Bearer " + self.session.access_token})
         try:
-            # The bearer header is set above; the plain session request skips
-            # requests-oauthlib's own token handling, which refuses http:// (an emulator).
+            # The bearer header is set above; the plain session request skips the
+            # token handling of requests-oauthlib, which refuses http:// (an emulator).
             response = requests.Session.request(
-                self.session, request_type, url, headers=headers, params=params, data=data,
+                self.session,
+                request_type,
+                url,
+                headers=headers,
+                params=params,
+                data=data,
                 timeout=self.timeout_seconds,
             )
         except requests.RequestException as exc:
-            raise _Transient(Fault(Action.RETRY_NOW, None, "NETWORK", type(exc).__name__)) from exc
+            raise _Transient(
+                Fault(Action.RETRY_NOW, None, "NETWORK", type(exc).__name__)
+            ) from exc
         self.last_response = response
         return response
 
@@ -153,13 +177,17 @@ class CompanyConnection:
         return self._realm_id
 
     def create(self, entity: Any, request_id: str) -> dict[str, Any]:
-        """Create ``entity``; a repeated ``request_id`` returns QuickBooks' first answer."""
+        """Create ``entity``; a repeated ``request_id`` returns the first answer."""
         name = entity.qbo_object_name
-        reply = self.call(lambda qb: qb.create_object(name, entity.to_json(), request_id=request_id))
+        reply: dict[str, dict[str, Any]] = self.call(
+            lambda qb: qb.create_object(name, entity.to_json(), request_id=request_id)
+        )
         return reply[name]
 
-    def batch(self, operations: list[dict[str, Any]], request_id: str) -> list[dict[str, Any]]:
-        """Run up to 30 operations in one request; each item answers (or faults) alone."""
+    def batch(
+        self, operations: list[dict[str, Any]], request_id: str
+    ) -> list[dict[str, Any]]:
+        """Run up to 30 operations in one request; each answers (or faults) alone."""
         body = json.dumps({"BatchItemRequest": operations})
 
         def post(qb: ExportClient) -> Any:
@@ -193,18 +221,25 @@ class CompanyConnection:
         except _CallFailed as exc:
             if exc.fault.action is not Action.REFRESH_TOKEN:
                 raise
-        log.warning("QuickBooks refused the access token; refreshing it once", extra={"tenant": self._tenant_id})
-        self._refresh(failed_access=self._client.session.access_token if self._client else None)
+        log.warning(
+            "QuickBooks refused the access token; refreshing it once",
+            extra={"tenant": self._tenant_id},
+        )
+        self._refresh(
+            failed_access=self._client.session.access_token if self._client else None
+        )
         return self._retrying(operation, batch)
 
     def _retrying(self, operation: Callable[[ExportClient], T], batch: bool) -> T:
         retrying = Retrying(
             retry=retry_if_exception_type(_Transient),
-            stop=stop_after_attempt(self._app.max_attempts) | stop_after_delay(self._app.max_call_seconds),
+            stop=stop_after_attempt(self._app.max_attempts)
+            | stop_after_delay(self._app.max_call_seconds),
             wait=wait_random_exponential(multiplier=0.25, max=4),
             reraise=True,
         )
-        return retrying(self._once, operation, batch)
+        result: T = retrying(self._once, operation, batch)
+        return result
 
     def _once(self, operation: Callable[[ExportClient], T], batch: bool) -> T:
         client = self._session()
@@ -226,10 +261,15 @@ class CompanyConnection:
     def _session(self) -> ExportClient:
         tokens = self._store.load_tokens(self._tenant_id)
         if tokens is None:
-            raise _CallFailed(Fault(Action.NEEDS_PERSON, None, "CONNECTION_EXPIRED", "no connection"))
+            raise _CallFailed(
+                Fault(Action.NEEDS_PERSON, None, "CONNECTION_EXPIRED", "no connection")
+            )
         if not tokens.access_valid(datetime.now(UTC)):
             tokens = self._refresh(failed_access=tokens.access_token)
-        if self._client is None or self._client.session.access_token != tokens.access_token:
+        if (
+            self._client is None
+            or self._client.session.access_token != tokens.access_token
+        ):
             self._client = self._make_client(tokens)
         return self._client
 
@@ -259,20 +299,33 @@ class CompanyConnection:
                     self._app.environment,
                 )
             except (requests.RequestException, AuthClientError, ValueError) as exc:
-                fault = Fault(Action.RETRY_NOW, None, "DISCOVERY",
-                              f"cannot read Intuit's discovery document ({type(exc).__name__})")
+                fault = Fault(
+                    Action.RETRY_NOW,
+                    None,
+                    "DISCOVERY",
+                    f"cannot read Intuit's discovery document ({type(exc).__name__})",
+                )
                 raise _Transient(fault) from exc
         return self._auth
 
     def _refresh(self, failed_access: str | None) -> Tokens:
         """New tokens for the company, refreshed by this worker or by another one."""
         started = time.monotonic()
-        tokens = self._store.refresh_tokens(self._tenant_id, failed_access, self._exchange)
+        tokens = self._store.refresh_tokens(
+            self._tenant_id, failed_access, self._exchange
+        )
         if tokens is None:
-            raise _CallFailed(Fault(Action.NEEDS_PERSON, None, "CONNECTION_EXPIRED", "refresh refused"))
+            raise _CallFailed(
+                Fault(
+                    Action.NEEDS_PERSON, None, "CONNECTION_EXPIRED", "refresh refused"
+                )
+            )
         self._client = None
-        log.info("QuickBooks tokens ready in %d ms", (time.monotonic() - started) * 1000,
-                 extra={"tenant": self._tenant_id})
+        log.info(
+            "QuickBooks tokens ready in %d ms",
+            (time.monotonic() - started) * 1000,
+            extra={"tenant": self._tenant_id},
+        )
         return tokens
 
     def _exchange(self, refresh_token: str) -> Tokens | None:
@@ -283,13 +336,24 @@ class CompanyConnection:
         except AuthClientError as exc:
             if exc.status_code in (400, 401):
                 return None
-            raise _Transient(Fault(Action.RETRY_NOW, exc.status_code, "TOKEN_REFRESH", "token endpoint failed")) from None
+            raise _Transient(
+                Fault(
+                    Action.RETRY_NOW,
+                    exc.status_code,
+                    "TOKEN_REFRESH",
+                    "token endpoint failed",
+                )
+            ) from None
         except requests.RequestException as exc:
-            raise _Transient(Fault(Action.RETRY_NOW, None, "TOKEN_REFRESH", type(exc).__name__)) from None
+            raise _Transient(
+                Fault(Action.RETRY_NOW, None, "TOKEN_REFRESH", type(exc).__name__)
+            ) from None
         return Tokens(
             refresh_token=auth.refresh_token,
             access_token=auth.access_token,
-            access_expires_at=usable_until(datetime.now(UTC), float(auth.expires_in or 3600)),
+            access_expires_at=usable_until(
+                datetime.now(UTC), float(auth.expires_in or 3600)
+            ),
         )
 
 

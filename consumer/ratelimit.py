@@ -22,6 +22,9 @@ class Limits:
     slack_seconds: float = 0.15
 
 
+DEFAULT_LIMITS = Limits()
+
+
 class _Window:
     def __init__(self, limit: int, seconds: float) -> None:
         self.limit = limit
@@ -41,12 +44,15 @@ class CompanyRateLimiter:
 
     def __init__(
         self,
-        limits: Limits = Limits(),
+        limits: Limits = DEFAULT_LIMITS,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         slack = limits.slack_seconds
-        self._requests = [_Window(limits.per_second, 1 + slack), _Window(limits.per_minute, 60 + slack)]
+        self._requests = [
+            _Window(limits.per_second, 1 + slack),
+            _Window(limits.per_minute, 60 + slack),
+        ]
         self._batches = _Window(limits.batches_per_minute, 60 + slack)
         self._clock = clock
         self._sleep = sleep

@@ -2,9 +2,9 @@
 
 A dead letter from an export that ended Failed becomes a RETRY command for its build
 (a fresh attempt with a new request id); any other dead letter is published again,
-unchanged, to the topic it came from. Each replayed dead letter is recorded, so replaying
-twice does nothing the second time; a replay whose cause is not fixed yet simply fails
-again, as the original did.
+unchanged, to the topic it came from. Each replayed dead letter is recorded, so
+replaying twice does nothing the second time; a replay whose cause is not fixed yet
+simply fails again, as the original did.
 """
 
 from __future__ import annotations
@@ -70,17 +70,24 @@ class Summary:
         return [
             f"{self.matched} dead letter(s) matched",
             f"{self.retried} failed export(s) {verb} retried",
-            f"{self.republished} message(s) {verb} published again to their original topic",
+            f"{self.republished} message(s) {verb} published again "
+            "to their original topic",
             f"{self.already_replayed} already replayed before (nothing done)",
-            f"{len(self.skipped)} skipped" + "".join(f"\n  - {reason}" for reason in self.skipped),
+            f"{len(self.skipped)} skipped"
+            + "".join(f"\n  - {reason}" for reason in self.skipped),
         ]
 
 
 def read_dead_letters(servers: str, topic: str) -> Iterator[DeadLetterMessage]:
     """Every message on the dead-letter topic, up to its end when reading began."""
-    consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False, group_id=None)
+    consumer = KafkaConsumer(
+        bootstrap_servers=servers, enable_auto_commit=False, group_id=None
+    )
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        partitions = [
+            TopicPartition(topic, p)
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
         if not partitions:
             return
         consumer.assign(partitions)
@@ -90,19 +97,33 @@ def read_dead_letters(servers: str, topic: str) -> Iterator[DeadLetterMessage]:
             for records in consumer.poll(timeout_ms=1000).values():
                 for r in records:
                     if r.offset < ends[TopicPartition(r.topic, r.partition)]:
-                        yield DeadLetterMessage(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value or b"",
-                                                {k: v.decode(errors="replace") for k, v in r.headers})
+                        yield DeadLetterMessage(
+                            r.topic,
+                            r.partition,
+                            r.offset,
+                            r.timestamp,
+                            r.key,
+                            r.value or b"",
+                            {k: v.decode(errors="replace") for k, v in r.headers},
+                        )
     finally:
         consumer.close()
 
 
 class Replayer:
-    def __init__(self, store: Store, producer: KafkaProducer | None, commands_topic: str) -> None:
+    def __init__(
+        self, store: Store, producer: KafkaProducer | None, commands_topic: str
+    ) -> None:
         self._store = store
         self._producer = producer
         self._commands_topic = commands_topic
 
-    def replay(self, letters: list[DeadLetterMessage], dry_run: bool, show_progress: bool = False) -> Summary:
+    def replay(
+        self,
+        letters: list[DeadLetterMessage],
+        dry_run: bool,
+        show_progress: bool = False,
+    ) -> Summary:
         summary = Summary(matched=len(letters))
         for done, letter in enumerate(letters, 1):
             self._one(letter, dry_run, summary)
@@ -114,7 +135,12 @@ class Replayer:
 
     def _one(self, letter: DeadLetterMessage, dry_run: bool, summary: Summary) -> None:
         with self._store.begin() as s:
-            if s.get(ReplayedDeadLetter, (letter.topic, letter.partition, letter.offset)) is not None:
+            if (
+                s.get(
+                    ReplayedDeadLetter, (letter.topic, letter.partition, letter.offset)
+                )
+                is not None
+            ):
                 summary.already_replayed += 1
                 return
         action = self._action(letter, summary)
@@ -125,21 +151,37 @@ class Replayer:
             assert self._producer is not None
             self._producer.send(topic, key=key, value=value).get(timeout=30)
             with self._store.begin() as s:
-                s.add(ReplayedDeadLetter(topic=letter.topic, partition=letter.partition,
-                                         offset=letter.offset, action=what[:255]))
+                s.add(
+                    ReplayedDeadLetter(
+                        topic=letter.topic,
+                        partition=letter.partition,
+                        offset=letter.offset,
+                        action=what[:255],
+                    )
+                )
 
-    def _action(self, letter: DeadLetterMessage, summary: Summary) -> tuple[str, bytes | None, bytes, str] | None:
+    def _action(
+        self, letter: DeadLetterMessage, summary: Summary
+    ) -> tuple[str, bytes | None, bytes, str] | None:
         where = f"{letter.topic}[{letter.partition}]@{letter.offset}"
         if letter.stage == "export":
             build_id = letter.headers.get("dlt.build", "")
             tenant = letter.headers.get("dlt.tenant", "")
             rows = self._store.exports([build_id]) if build_id else []
             if not any(r.state == FAILED for r in rows):
-                states = ", ".join(f"{r.reference} is {r.state.lower()}" for r in rows) or "unknown build"
+                states = (
+                    ", ".join(f"{r.reference} is {r.state.lower()}" for r in rows)
+                    or "unknown build"
+                )
                 summary.skipped.append(f"{where}: {states}; nothing to retry")
                 return None
             summary.retried += 1
-            return self._commands_topic, build_id.encode(), _retry(tenant, build_id), f"retry {build_id}"
+            return (
+                self._commands_topic,
+                build_id.encode(),
+                _retry(tenant, build_id),
+                f"retry {build_id}",
+            )
         original = letter.headers.get("dlt.original.topic")
         if not original:
             summary.skipped.append(f"{where}: no original topic in its headers")
@@ -149,10 +191,17 @@ class Replayer:
 
 
 def _retry(tenant_id: str, build_id: str) -> bytes:
-    return codec.encode(EXPORT_COMMAND, {
-        "command_id": str(uuid.uuid4()), "occurred_at": datetime.now(UTC), "tenant_id": tenant_id,
-        "build_id": build_id, "action": "RETRY", "requested_by": "build-export dlt replay",
-    })
+    return codec.encode(
+        EXPORT_COMMAND,
+        {
+            "command_id": str(uuid.uuid4()),
+            "occurred_at": datetime.now(UTC),
+            "tenant_id": tenant_id,
+            "build_id": build_id,
+            "action": "RETRY",
+            "requested_by": "build-export dlt replay",
+        },
+    )
 
 
 def _progress(done: int, total: int) -> None:

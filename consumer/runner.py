@@ -1,4 +1,4 @@
-"""The long-running consumer: poll, record, commit; post due exports; publish the outbox."""
+"""The consumer loop: poll, record, commit; post due exports; publish the outbox."""
 
 from __future__ import annotations
 
@@ -52,16 +52,26 @@ def run(
     until_idle: float | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> RunSummary:
-    """Consume until stopped (SIGINT/SIGTERM), idle for ``until_idle`` s, or ``should_stop``."""
+    """Consume until stopped.
+
+    Stops on SIGINT/SIGTERM, after ``until_idle`` seconds without work, or once
+    ``should_stop`` returns true.
+    """
     app = config.require_quickbooks()
     servers = bootstrap(config)
     store = open_store(config)
-    recorder = Recorder(config.topics.status, config.topics.dlt, lambda: datetime.now(UTC))
+    recorder = Recorder(
+        config.topics.status, config.topics.dlt, lambda: datetime.now(UTC)
+    )
     service = ExportService(store, recorder, config.topics.dlt)
     worker = ExportWorker(store, Connections(app, store), recorder, config.retry_policy)
     producer = kafka_clients.producer(servers)
     relay = OutboxRelay(store, producer)
-    consumer = kafka_clients.consumer(servers, config.group_id, [config.topics.builds, config.topics.commands, config.topics.settings])
+    consumer = kafka_clients.consumer(
+        servers,
+        config.group_id,
+        [config.topics.builds, config.topics.commands, config.topics.settings],
+    )
 
     stopping: list[bool] = []
     previous = _on_signals(lambda *_: stopping.append(True))
@@ -74,7 +84,9 @@ def run(
             summary.published += relay.flush()
             if arrived or busy:
                 last_arrival = time.monotonic() if arrived else last_arrival
-            elif until_idle is not None and time.monotonic() - last_arrival >= until_idle:
+            elif (
+                until_idle is not None and time.monotonic() - last_arrival >= until_idle
+            ):
                 break
     finally:
         for sig, handler in previous.items():
@@ -86,22 +98,36 @@ def run(
     return summary
 
 
-def _consume(consumer: KafkaConsumer, service: ExportService, relay: OutboxRelay, summary: RunSummary,
-             stopping: list[bool]) -> bool:
+def _consume(
+    consumer: KafkaConsumer,
+    service: ExportService,
+    relay: OutboxRelay,
+    summary: RunSummary,
+    stopping: list[bool],
+) -> bool:
     batches = consumer.poll(timeout_ms=200)
     for partition, records in batches.items():
         handled = None
         for record in records:
             if stopping:
                 break  # asked to stop: finish the message in hand, leave the rest
-            service.handle(Inbound(record.topic, record.partition, record.offset,
-                                   record.key, record.value, record.timestamp))
+            service.handle(
+                Inbound(
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    record.key,
+                    record.value,
+                    record.timestamp,
+                )
+            )
             summary.messages += 1
             handled = record.offset
         summary.published += relay.flush()
         if handled is not None:
-            # Each handled record's outcome is committed to the database with its outbox
-            # rows (and the outbox is published): only now may the offset move past them.
+            # Each handled record's outcome is committed to the database with its
+            # outbox rows (and the outbox is published): only now may the offset move
+            # past them.
             _commit(consumer, partition, handled + 1)
     return bool(batches)
 
@@ -112,11 +138,17 @@ def _commit(consumer: KafkaConsumer, partition: TopicPartition, offset: int) -> 
     except CommitFailedError:
         # The partition moved to another member; it resumes from the last committed
         # offset, and the inbox turns the redelivered messages into no-ops.
-        log.warning("offset commit refused after a rebalance", extra={"partition": partition.partition})
+        log.warning(
+            "offset commit refused after a rebalance",
+            extra={"partition": partition.partition},
+        )
     except KafkaError as exc:
         # The broker is away; the messages come again and the inbox skips them.
-        log.warning("offset commit failed (%s); the messages will be redelivered", exc,
-                    extra={"partition": partition.partition})
+        log.warning(
+            "offset commit failed (%s); the messages will be redelivered",
+            exc,
+            extra={"partition": partition.partition},
+        )
 
 
 def _on_signals(handler: Callable[..., None]) -> dict[int, object]:

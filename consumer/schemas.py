@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
@@ -74,7 +74,7 @@ class SchemaRegistry:
 def _load_version(path: Path) -> SchemaVersion:
     # File names read <Record>.v<N>.avsc; the version orders evolutions of one record.
     raw = json.loads(path.read_text())
-    parsed = parse_schema(raw)
+    parsed = cast(dict[str, Any], parse_schema(raw))  # each file holds a record
     version = int(path.name.split(".v")[-1].removesuffix(".avsc"))
     fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
     return SchemaVersion(parsed["name"], version, parsed, fp)

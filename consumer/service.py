@@ -20,10 +20,28 @@ from consumer import codec, translate
 from consumer.errors import CommandRefused, InvalidEvent, InvalidInput
 from consumer.events import DeadLetter
 from consumer.model import Build, BuildStatus, ExportKind, ExportMode, TenantSettings
-from consumer.recording import EXPORTING, FAILED, NOT_EXPORTED, SYNCED, WAITING, Recorder
-from consumer.schemas import BUILD_STATUS_CHANGED, EXPORT_COMMAND, TENANT_SETTINGS_CHANGED
+from consumer.recording import (
+    EXPORTING,
+    FAILED,
+    NOT_EXPORTED,
+    SYNCED,
+    WAITING,
+    Recorder,
+)
+from consumer.schemas import (
+    BUILD_STATUS_CHANGED,
+    EXPORT_COMMAND,
+    TENANT_SETTINGS_CHANGED,
+)
 from consumer.snapshots import to_snapshot
-from consumer.store import BuildRow, ExportRow, ProcessedEvent, Store, as_utc, outbox_row
+from consumer.store import (
+    BuildRow,
+    ExportRow,
+    ProcessedEvent,
+    Store,
+    as_utc,
+    outbox_row,
+)
 from consumer.validate import (
     ExportCommand,
     SettingsChange,
@@ -35,8 +53,13 @@ from consumer.validate import (
 log = logging.getLogger(__name__)
 
 _STAGE = {
-    BuildStatus.PLANNED: 0, BuildStatus.EXECUTED: 1, BuildStatus.APPROVED: 2, BuildStatus.REJECTED: 2,
-    BuildStatus.PENDING_EXPORT: 3, BuildStatus.SYNCED: 4, BuildStatus.FAILED: 4,
+    BuildStatus.PLANNED: 0,
+    BuildStatus.EXECUTED: 1,
+    BuildStatus.APPROVED: 2,
+    BuildStatus.REJECTED: 2,
+    BuildStatus.PENDING_EXPORT: 3,
+    BuildStatus.SYNCED: 4,
+    BuildStatus.FAILED: 4,
 }
 # Larger dead letters would not fit a Kafka message; the headers still say why.
 MAX_DEAD_LETTER_BYTES = 512 * 1024
@@ -67,7 +90,9 @@ class ExportService:
         try:
             name, record = codec.decode(message.value or b"")
             if name == BUILD_STATUS_CHANGED:
-                self._on_build_event(message, build_from_record(record), to_snapshot(record))
+                self._on_build_event(
+                    message, build_from_record(record), to_snapshot(record)
+                )
             elif name == EXPORT_COMMAND:
                 self._on_command(message, command_from_record(record))
             elif name == TENANT_SETTINGS_CHANGED:
@@ -80,7 +105,11 @@ class ExportService:
         except (ArithmeticError, ValueError, TypeError, KeyError, DataError) as exc:
             # Values no rule foresaw (out-of-range dates and the like): the message can
             # never be processed, so it goes where people look, not into a crash loop.
-            self._dead_letter(message, InvalidEvent(f"unprocessable values: {type(exc).__name__}: {exc}"), record)
+            self._dead_letter(
+                message,
+                InvalidEvent(f"unprocessable values: {type(exc).__name__}: {exc}"),
+                record,
+            )
 
     # -- build events -----------------------------------------------------------------
 
@@ -92,17 +121,28 @@ class ExportService:
                 "`build-export tenants load`, then replay this message"
             )
 
-        ctx = {**message.context(), "tenant": build.tenant_id, "build": build.build_number}
+        ctx = {
+            **message.context(),
+            "tenant": build.tenant_id,
+            "build": build.build_number,
+        }
         with self._store.begin() as s:
             if not self._first_time(s, build.event_id, message):
-                log.warning("event %s was processed before; skipped", build.event_id, extra=ctx)
+                log.warning(
+                    "event %s was processed before; skipped", build.event_id, extra=ctx
+                )
                 return
             if not self._save_snapshot(s, build, snapshot):
-                log.warning("an older snapshot than the one recorded; skipped", extra=ctx)
+                log.warning(
+                    "an older snapshot than the one recorded; skipped", extra=ctx
+                )
                 return
             log.debug("build is %s", build.status.value, extra=ctx)
 
-            if translate.is_full_recovery(build) and build.status in (BuildStatus.REJECTED, BuildStatus.PENDING_EXPORT):
+            if translate.is_full_recovery(build) and build.status in (
+                BuildStatus.REJECTED,
+                BuildStatus.PENDING_EXPORT,
+            ):
                 self._record_not_exported(s, build)
             for kind in translate.exports_needed(build):
                 self._open_export(s, build, settings, kind)
@@ -110,8 +150,14 @@ class ExportService:
     def _first_time(self, s: Session, event_id: str, message: Inbound) -> bool:
         if s.get(ProcessedEvent, event_id) is not None:
             return False
-        s.add(ProcessedEvent(event_id=event_id, topic=message.topic,
-                             partition=message.partition, offset=message.offset))
+        s.add(
+            ProcessedEvent(
+                event_id=event_id,
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+            )
+        )
         return True
 
     def _save_snapshot(self, s: Session, build: Build, snapshot: str) -> bool:
@@ -139,21 +185,43 @@ class ExportService:
     def _record_not_exported(self, s: Session, build: Build) -> None:
         if _export_row(s, build.build_id, ExportKind.BUILD) is not None:
             return
-        s.add(ExportRow(
-            build_id=build.build_id, tenant_id=build.tenant_id, build_number=build.build_number,
-            kind=ExportKind.BUILD.value, reference=translate.reference(build.build_id, ExportKind.BUILD),
-            state=NOT_EXPORTED, attempt=0, retryable=False, posts=0, scheduled_retries=0,
-            error_message="rejected with full recovery: the components went back to stock; nothing to export",
-        ))
+        s.add(
+            ExportRow(
+                build_id=build.build_id,
+                tenant_id=build.tenant_id,
+                build_number=build.build_number,
+                kind=ExportKind.BUILD.value,
+                reference=translate.reference(build.build_id, ExportKind.BUILD),
+                state=NOT_EXPORTED,
+                attempt=0,
+                retryable=False,
+                posts=0,
+                scheduled_retries=0,
+                error_message=(
+                    "rejected with full recovery: the components went back to stock; "
+                    "nothing to export"
+                ),
+            )
+        )
 
-    def _open_export(self, s: Session, build: Build, settings: TenantSettings, kind: ExportKind) -> None:
+    def _open_export(
+        self, s: Session, build: Build, settings: TenantSettings, kind: ExportKind
+    ) -> None:
         if _export_row(s, build.build_id, kind) is not None:
-            return  # waiting, under way or settled already: a repeated event does no harm
+            # Waiting, under way or settled already: a repeated event does no harm.
+            return
         nothing = translate.nothing_to_book(build, settings, kind)
         row = ExportRow(
-            build_id=build.build_id, tenant_id=build.tenant_id, build_number=build.build_number,
-            kind=kind.value, reference=_reference(s, build, kind),
-            state=WAITING, attempt=0, retryable=False, posts=0, scheduled_retries=0,
+            build_id=build.build_id,
+            tenant_id=build.tenant_id,
+            build_number=build.build_number,
+            kind=kind.value,
+            reference=_reference(s, build, kind),
+            state=WAITING,
+            attempt=0,
+            retryable=False,
+            posts=0,
+            scheduled_retries=0,
             causation_id=build.event_id,
         )
         s.add(row)
@@ -178,12 +246,25 @@ class ExportService:
     # -- commands ---------------------------------------------------------------------
 
     def _on_command(self, message: Inbound, command: ExportCommand) -> None:
-        ctx = {**message.context(), "tenant": command.tenant_id, "build": command.build_id}
+        ctx = {
+            **message.context(),
+            "tenant": command.tenant_id,
+            "build": command.build_id,
+        }
         with self._store.begin() as s:
-            rows = [r for r in s.scalars(select(ExportRow).where(ExportRow.build_id == command.build_id))
-                    if r.tenant_id == command.tenant_id]
+            rows = [
+                r
+                for r in s.scalars(
+                    select(ExportRow).where(ExportRow.build_id == command.build_id)
+                )
+                if r.tenant_id == command.tenant_id
+            ]
             if not self._first_time(s, command.command_id, message):
-                log.warning("command %s was processed before; skipped", command.command_id, extra=ctx)
+                log.warning(
+                    "command %s was processed before; skipped",
+                    command.command_id,
+                    extra=ctx,
+                )
                 return
             refusal = refuse(command.action, rows)
             if refusal is not None:
@@ -191,8 +272,13 @@ class ExportService:
             for row in rows:
                 if row.state == (WAITING if command.action == "EXPORT" else FAILED):
                     self._start_attempt(row, command.command_id)
-                    log.info("%s of %s requested by %s", command.action.lower(), row.reference,
-                             command.requested_by, extra=ctx)
+                    log.info(
+                        "%s of %s requested by %s",
+                        command.action.lower(),
+                        row.reference,
+                        command.requested_by,
+                        extra=ctx,
+                    )
 
     # -- settings ---------------------------------------------------------------------
 
@@ -200,24 +286,39 @@ class ExportService:
         ctx = {**message.context(), "tenant": change.settings.tenant_id}
         with self._store.begin() as s:
             if not self._first_time(s, change.event_id, message):
-                log.warning("settings event %s was processed before; skipped", change.event_id, extra=ctx)
+                log.warning(
+                    "settings event %s was processed before; skipped",
+                    change.event_id,
+                    extra=ctx,
+                )
                 return
         if not self._store.save_tenant(change.settings, change.occurred_at):
             log.warning("settings older than the ones stored; skipped", extra=ctx)
             return
         if change.connection_status and change.connection_status != "CONNECTED":
-            self._store.mark_connection(change.settings.tenant_id, change.connection_status)
+            self._store.mark_connection(
+                change.settings.tenant_id, change.connection_status
+            )
         log.info("export settings of %s updated", change.settings.tenant_id, extra=ctx)
 
     # -- dead letters -----------------------------------------------------------------
 
-    def _dead_letter(self, message: Inbound, exc: InvalidInput, record: dict[str, object]) -> None:
+    def _dead_letter(
+        self, message: Inbound, exc: InvalidInput, record: dict[str, object]
+    ) -> None:
         build_id = record.get("build_id")
         letter = DeadLetter(
-            stage=exc.stage, error_class=type(exc).__name__, error_code=exc.code,
-            message=str(exc), original_topic=message.topic, original_partition=message.partition,
-            original_offset=message.offset, original_timestamp_ms=message.timestamp_ms,
-            tenant_id=str(record["tenant_id"])[:200] if record.get("tenant_id") else None,
+            stage=exc.stage,
+            error_class=type(exc).__name__,
+            error_code=exc.code,
+            message=str(exc),
+            original_topic=message.topic,
+            original_partition=message.partition,
+            original_offset=message.offset,
+            original_timestamp_ms=message.timestamp_ms,
+            tenant_id=str(record["tenant_id"])[:200]
+            if record.get("tenant_id")
+            else None,
             build_id=str(build_id) if build_id else None,
         )
         log.warning("dead-lettered (%s): %s", exc.stage, exc, extra=message.context())
@@ -235,19 +336,29 @@ class ExportService:
 def refuse(action: str, rows: list[ExportRow]) -> CommandRefused | None:
     """Why ``action`` does not apply to a build's exports, or None when it does."""
     if not rows:
-        return CommandRefused("UNKNOWN_BUILD", f"{action} refused: this service has no export of that build")
+        return CommandRefused(
+            "UNKNOWN_BUILD",
+            f"{action} refused: this service has no export of that build",
+        )
     wanted = WAITING if action == "EXPORT" else FAILED
     if any(r.state == wanted for r in rows):
         return None
     described = "; ".join(_describe(r) for r in rows)
     code = "ALREADY_SYNCED" if all(r.state == SYNCED for r in rows) else f"NOT_{wanted}"
-    hint = "export applies to builds waiting for export" if action == "EXPORT" else "retry applies to failed exports"
+    hint = (
+        "export applies to builds waiting for export"
+        if action == "EXPORT"
+        else "retry applies to failed exports"
+    )
     return CommandRefused(code, f"{action} refused: {described}; {hint}")
 
 
 def _describe(row: ExportRow) -> str:
     if row.state == SYNCED:
-        return f"{row.reference} is already synced as {row.transaction_type} {row.transaction_id}"
+        return (
+            f"{row.reference} is already synced as "
+            f"{row.transaction_type} {row.transaction_id}"
+        )
     if row.state == NOT_EXPORTED:
         return f"{row.build_number} is not exported (rejected with full recovery)"
     return f"{row.reference} is {row.state.lower()}"
@@ -266,4 +377,8 @@ def _reference(s: Session, build: Build, kind: ExportKind) -> str:
 
 
 def _export_row(s: Session, build_id: str, kind: ExportKind) -> ExportRow | None:
-    return s.scalar(select(ExportRow).where(ExportRow.build_id == build_id, ExportRow.kind == kind.value))
+    return s.scalar(
+        select(ExportRow).where(
+            ExportRow.build_id == build_id, ExportRow.kind == kind.value
+        )
+    )

@@ -20,8 +20,13 @@ def to_snapshot(record: dict[str, Any]) -> str:
 
 
 def build_from_snapshot(snapshot: str) -> Build:
-    return build_from_record(jsonform.to_avro(BUILD_STATUS_CHANGED, json.loads(snapshot)))
+    return build_from_record(
+        jsonform.to_avro(BUILD_STATUS_CHANGED, json.loads(snapshot))
+    )
 
 
 def snapshot_event(snapshot: str) -> bytes:
-    return codec.encode(BUILD_STATUS_CHANGED, jsonform.to_avro(BUILD_STATUS_CHANGED, json.loads(snapshot)))
+    return codec.encode(
+        BUILD_STATUS_CHANGED,
+        jsonform.to_avro(BUILD_STATUS_CHANGED, json.loads(snapshot)),
+    )

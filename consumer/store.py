@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CursorResult,
     DateTime,
     Integer,
     LargeBinary,
@@ -32,7 +33,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import (
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from consumer.errors import ConfigurationError
@@ -63,7 +69,9 @@ class TenantRow(Base):
     home_currency: Mapped[str] = mapped_column(String(3), default="USD")
     # When the settings applied last were decided; an older settings event is ignored.
     settings_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow
+    )
 
     def settings(self) -> TenantSettings:
         return TenantSettings(
@@ -92,7 +100,9 @@ class ConnectionRow(Base):
     granted_digest: Mapped[str | None] = mapped_column(String(64))
     access_token: Mapped[bytes | None] = mapped_column(LargeBinary)
     access_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow
+    )
 
 
 class BuildRow(Base):
@@ -105,7 +115,9 @@ class BuildRow(Base):
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     event_id: Mapped[str] = mapped_column(String(36))
     snapshot: Mapped[str] = mapped_column(Text)  # the event's JSON form
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow
+    )
 
 
 class ExportRow(Base):
@@ -135,13 +147,17 @@ class ExportRow(Base):
     # While EXPORTING: when the next post may go, how many posts this attempt has made
     # (a post whose answer was lost is looked up before posting again), and how many
     # scheduled retries transient trouble has used.
-    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), index=True
+    )
     posts: Mapped[int] = mapped_column(Integer, default=0)
     scheduled_retries: Mapped[int] = mapped_column(Integer, default=0)
     # The worker posting it now, until when: another process takes it over only after.
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow
+    )
 
 
 class ProcessedEvent(Base):
@@ -151,7 +167,9 @@ class ProcessedEvent(Base):
     topic: Mapped[str] = mapped_column(String(255))
     partition: Mapped[int] = mapped_column(Integer)
     offset: Mapped[int] = mapped_column(BigInteger)  # Kafka offsets are 64-bit
-    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    processed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow
+    )
 
 
 class ReplayedDeadLetter(Base):
@@ -163,7 +181,9 @@ class ReplayedDeadLetter(Base):
     partition: Mapped[int] = mapped_column(Integer, primary_key=True)
     offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     action: Mapped[str] = mapped_column(String(255))
-    replayed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    replayed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow
+    )
 
 
 class OutboxRow(Base):
@@ -173,12 +193,20 @@ class OutboxRow(Base):
     topic: Mapped[str] = mapped_column(String(255))
     key: Mapped[bytes | None] = mapped_column(LargeBinary)
     value: Mapped[bytes] = mapped_column(LargeBinary)
-    headers: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of [name, hex value]
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    headers: Mapped[str] = mapped_column(
+        Text, default="[]"
+    )  # JSON list of [name, hex value]
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow
+    )
+    published_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), index=True
+    )
 
     def header_list(self) -> list[tuple[str, bytes]]:
-        return [(name, bytes.fromhex(value)) for name, value in json.loads(self.headers)]
+        return [
+            (name, bytes.fromhex(value)) for name, value in json.loads(self.headers)
+        ]
 
 
 class TokenCipher:
@@ -201,8 +229,9 @@ class TokenCipher:
             return self._fernet.decrypt(sealed).decode()
         except InvalidToken as exc:
             raise ConfigurationError(
-                "stored tokens cannot be decrypted with BUILD_EXPORT_TOKEN_KEY: use the "
-                "key they were stored with, or load the companies' connections again"
+                "stored tokens cannot be decrypted with BUILD_EXPORT_TOKEN_KEY: use "
+                "the key they were stored with, or load the companies' connections "
+                "again"
             ) from exc
 
 
@@ -214,11 +243,14 @@ class Store:
             self._engine = create_engine(url, future=True)
         except ImportError as exc:
             raise ConfigurationError(
-                f"the database driver for {mask_url(url)} is missing ({exc.name}): for "
-                "PostgreSQL use postgresql+psycopg://, whose driver the project installs"
+                f"the database driver for {mask_url(url)} is missing ({exc.name}): "
+                "for PostgreSQL use postgresql+psycopg://, whose driver the project "
+                "installs"
             ) from exc
         except (SQLAlchemyError, ValueError) as exc:
-            raise ConfigurationError(f"cannot use database URL {mask_url(url)}: {exc}") from exc
+            raise ConfigurationError(
+                f"cannot use database URL {mask_url(url)}: {exc}"
+            ) from exc
         if self._engine.dialect.name == "sqlite":
             event.listen(self._engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
@@ -238,7 +270,9 @@ class Store:
             Base.metadata.create_all(self._engine)
         except SQLAlchemyError as exc:
             cause = getattr(exc, "orig", None) or exc
-            raise ConfigurationError(f"cannot open database {mask_url(self.url)}: {cause}") from exc
+            raise ConfigurationError(
+                f"cannot open database {mask_url(self.url)}: {cause}"
+            ) from exc
 
     @contextmanager
     def begin(self) -> Iterator[Session]:
@@ -255,14 +289,25 @@ class Store:
 
     def tenants(self) -> list[TenantSettings]:
         with self.begin() as s:
-            return [r.settings() for r in s.scalars(select(TenantRow).order_by(TenantRow.tenant_id))]
+            return [
+                r.settings()
+                for r in s.scalars(select(TenantRow).order_by(TenantRow.tenant_id))
+            ]
 
-    def save_tenant(self, settings: TenantSettings, decided_at: datetime | None = None) -> bool:
+    def save_tenant(
+        self, settings: TenantSettings, decided_at: datetime | None = None
+    ) -> bool:
         """Store a company's settings; False when settings decided later are stored."""
         with self.begin() as s:
-            row = s.get(TenantRow, settings.tenant_id) or TenantRow(tenant_id=settings.tenant_id)
+            row = s.get(TenantRow, settings.tenant_id) or TenantRow(
+                tenant_id=settings.tenant_id
+            )
             stored_at = as_utc(row.settings_at)
-            if decided_at is not None and stored_at is not None and stored_at > decided_at:
+            if (
+                decided_at is not None
+                and stored_at is not None
+                and stored_at > decided_at
+            ):
                 return False
             row.settings_at = decided_at or utcnow()
             row.realm_id = settings.realm_id
@@ -311,7 +356,9 @@ class Store:
     def _tokens(self, row: ConnectionRow) -> Tokens:
         return Tokens(
             refresh_token=self._cipher.open(row.refresh_token),
-            access_token=self._cipher.open(row.access_token) if row.access_token else None,
+            access_token=self._cipher.open(row.access_token)
+            if row.access_token
+            else None,
             access_expires_at=as_utc(row.access_expires_at),
         )
 
@@ -321,7 +368,9 @@ class Store:
             if row is None:
                 return
             row.refresh_token = self._cipher.seal(tokens.refresh_token)
-            row.access_token = self._cipher.seal(tokens.access_token) if tokens.access_token else None
+            row.access_token = (
+                self._cipher.seal(tokens.access_token) if tokens.access_token else None
+            )
             row.access_expires_at = tokens.access_expires_at
             row.status = "CONNECTED"
             row.updated_at = utcnow()
@@ -342,7 +391,9 @@ class Store:
             # Writing the row first takes its lock (a row lock in PostgreSQL, the write
             # lock in SQLite): a second worker waits here, then sees the fresh tokens.
             s.execute(
-                update(ConnectionRow).where(ConnectionRow.tenant_id == tenant_id).values(updated_at=utcnow())
+                update(ConnectionRow)
+                .where(ConnectionRow.tenant_id == tenant_id)
+                .values(updated_at=utcnow())
             )
             row = s.get(ConnectionRow, tenant_id)
             if row is None or row.status != "CONNECTED":
@@ -356,7 +407,9 @@ class Store:
                 row.status, row.access_token = "EXPIRED", None
                 return None
             row.refresh_token = self._cipher.seal(fresh.refresh_token)
-            row.access_token = self._cipher.seal(fresh.access_token) if fresh.access_token else None
+            row.access_token = (
+                self._cipher.seal(fresh.access_token) if fresh.access_token else None
+            )
             row.access_expires_at = fresh.access_expires_at
             return fresh
 
@@ -370,9 +423,13 @@ class Store:
 
     # -- exports ----------------------------------------------------------------------
 
-    def exports(self, build_ids: list[str] | None = None, tenant_id: str | None = None) -> list[ExportRow]:
+    def exports(
+        self, build_ids: list[str] | None = None, tenant_id: str | None = None
+    ) -> list[ExportRow]:
         with self.begin() as s:
-            query = select(ExportRow).order_by(ExportRow.tenant_id, ExportRow.build_number, ExportRow.kind)
+            query = select(ExportRow).order_by(
+                ExportRow.tenant_id, ExportRow.build_number, ExportRow.kind
+            )
             if build_ids:
                 query = query.where(ExportRow.build_id.in_(build_ids))
             if tenant_id:
@@ -382,9 +439,13 @@ class Store:
     def due_tenants(self, now: datetime) -> list[str]:
         """Companies with exports whose next post may go now."""
         with self.begin() as s:
-            return list(s.scalars(select(ExportRow.tenant_id).where(*_due(now)).distinct()))
+            return list(
+                s.scalars(select(ExportRow.tenant_id).where(*_due(now)).distinct())
+            )
 
-    def claim_due(self, tenant_id: str, now: datetime, limit: int, owner: str, lease: timedelta) -> list[ExportRow]:
+    def claim_due(
+        self, tenant_id: str, now: datetime, limit: int, owner: str, lease: timedelta
+    ) -> list[ExportRow]:
         """Lease up to ``limit`` due exports of a company to ``owner``.
 
         Each row is taken with a conditional update, so two processes never hold the
@@ -401,15 +462,24 @@ class Store:
         claimed = []
         with self.begin() as s:
             for export_id in candidates:
-                taken = s.execute(
-                    update(ExportRow)
-                    .where(ExportRow.id == export_id, *_due(now))
-                    .values(lease_owner=owner, lease_until=now + lease)
+                taken = cast(
+                    CursorResult[Any],
+                    s.execute(
+                        update(ExportRow)
+                        .where(ExportRow.id == export_id, *_due(now))
+                        .values(lease_owner=owner, lease_until=now + lease)
+                    ),
                 )
                 if taken.rowcount == 1:
                     claimed.append(export_id)
         with self.begin() as s:
-            return list(s.scalars(select(ExportRow).where(ExportRow.id.in_(claimed)).order_by(ExportRow.id)))
+            return list(
+                s.scalars(
+                    select(ExportRow)
+                    .where(ExportRow.id.in_(claimed))
+                    .order_by(ExportRow.id)
+                )
+            )
 
     def builds(self, tenant_id: str | None = None) -> list[BuildRow]:
         with self.begin() as s:
@@ -422,7 +492,12 @@ class Store:
 
     def unpublished(self, limit: int = 500) -> list[OutboxRow]:
         with self.begin() as s:
-            query = select(OutboxRow).where(OutboxRow.published_at.is_(None)).order_by(OutboxRow.id).limit(limit)
+            query = (
+                select(OutboxRow)
+                .where(OutboxRow.published_at.is_(None))
+                .order_by(OutboxRow.id)
+                .limit(limit)
+            )
             return list(s.scalars(query))
 
     def mark_published(self, ids: list[int]) -> None:
@@ -441,9 +516,16 @@ def _due(now: datetime) -> tuple[Any, ...]:
     )
 
 
-def outbox_row(topic: str, key: str | None, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> OutboxRow:
+def outbox_row(
+    topic: str,
+    key: str | None,
+    value: bytes,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> OutboxRow:
     encoded = json.dumps([[name, data.hex()] for name, data in headers or []])
-    return OutboxRow(topic=topic, key=key.encode() if key else None, value=value, headers=encoded)
+    return OutboxRow(
+        topic=topic, key=key.encode() if key else None, value=value, headers=encoded
+    )
 
 
 def as_utc(moment: datetime | None) -> datetime | None:

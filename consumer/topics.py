@@ -1,6 +1,8 @@
-"""Creating the service's topics on a broker, so partitions are chosen, not defaulted."""
+"""Create the service's topics on a broker, so partitions are chosen, not defaulted."""
 
 from __future__ import annotations
+
+import contextlib
 
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
@@ -17,11 +19,15 @@ def ensure_topics(
         existing = set(admin.list_topics())
         missing = [n for n in dict.fromkeys(names) if n not in existing]
         if missing:
-            try:
+            # Another process may have created a topic first.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(
-                    [NewTopic(n, num_partitions=partitions, replication_factor=replication) for n in missing]
+                    [
+                        NewTopic(
+                            n, num_partitions=partitions, replication_factor=replication
+                        )
+                        for n in missing
+                    ]
                 )
-            except TopicAlreadyExistsError:
-                pass  # another process created it first
     finally:
         admin.close()

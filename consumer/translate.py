@@ -38,7 +38,7 @@ def cents(amount: Decimal) -> Decimal:
 
 
 def reference(build_id: str, kind: ExportKind) -> str:
-    """``PSB-`` and the first eight hex digits of the build's UUID; waste adds ``-W``."""
+    """``PSB-`` and the first 8 hex digits of the build's UUID; waste adds ``-W``."""
     base = "PSB-" + build_id.replace("-", "")[:8].upper()
     return base + "-W" if kind is ExportKind.WASTE else base
 
@@ -82,7 +82,7 @@ def is_full_recovery(build: Build) -> bool:
 
 
 def transaction_date(build: Build, timezone: str) -> date:
-    """The date, in the company's timezone, on which the build became ready for export."""
+    """The date, in the company's timezone, when the build became ready for export."""
     moment = build.ready_at or build.occurred_at
     return moment.astimezone(ZoneInfo(timezone)).date()
 
@@ -115,7 +115,9 @@ def build_cost(build: Build) -> Decimal:
 
 def waste_cost(build: Build) -> Decimal:
     """Material cost of the lost components only."""
-    return _total([cents(_EXACT.multiply(c.unit_cost, q)) for c, q in lost_lines(build)])
+    return _total(
+        [cents(_EXACT.multiply(c.unit_cost, q)) for c, q in lost_lines(build)]
+    )
 
 
 def _total(amounts: list[Decimal]) -> Decimal:
@@ -133,7 +135,9 @@ def waste_account(settings: TenantSettings) -> str | None:
     return settings.build_debit_account_id
 
 
-def nothing_to_book(build: Build, settings: TenantSettings, kind: ExportKind) -> str | None:
+def nothing_to_book(
+    build: Build, settings: TenantSettings, kind: ExportKind
+) -> str | None:
     """Why an export needs no transaction at all, or None: a journal entry of 0.00."""
     if settings.inventory_mode is InventoryMode.SYNCED:
         return None
@@ -144,14 +148,17 @@ def nothing_to_book(build: Build, settings: TenantSettings, kind: ExportKind) ->
 
 
 def currency_problem(build: Build, settings: TenantSettings) -> str | None:
-    """A journal entry is booked in the company's home currency; another one cannot be."""
-    if settings.inventory_mode is InventoryMode.SYNCED or build.currency == settings.home_currency:
+    """A journal entry is booked in the company's home currency; no other one can be."""
+    if (
+        settings.inventory_mode is InventoryMode.SYNCED
+        or build.currency == settings.home_currency
+    ):
         return None
     return (
-        f"Build {build.build_number} is costed in {build.currency}, but the QuickBooks "
-        f"company's home currency is {settings.home_currency} (the home_currency export "
-        "setting). Exports in another currency are not supported: correct the setting or "
-        "the build's currency, then retry."
+        f"Build {build.build_number} is costed in {build.currency}, but the "
+        f"QuickBooks company's home currency is {settings.home_currency} (the "
+        "home_currency export setting). Exports in another currency are not "
+        "supported: correct the setting or the build's currency, then retry."
     )
 
 
@@ -179,7 +186,9 @@ def products_on(build: Build, kind: ExportKind) -> tuple[BuildLine, ...]:
 
 
 def unlinked_products(build: Build, kind: ExportKind) -> tuple[BuildLine, ...]:
-    return tuple(p for p in products_on(build, kind) if not (p.accounting_item_id or "").strip())
+    return tuple(
+        p for p in products_on(build, kind) if not (p.accounting_item_id or "").strip()
+    )
 
 
 def translate(
@@ -201,14 +210,20 @@ def translate(
             txn_date=txn_date,
             private_note=note,
             adjust_account_id=_required(
-                settings.cogs_account_id if kind is ExportKind.BUILD else waste_account(settings)
+                settings.cogs_account_id
+                if kind is ExportKind.BUILD
+                else waste_account(settings)
             ),
             lines=_adjustment_lines(build, kind),
         )
 
     if kind is ExportKind.BUILD:
         amount, debit = build_cost(build), settings.build_debit_account_id
-        what = f"Build {build.build_number}: {build.finished_good.quantity.normalize():f} x {build.finished_good.name}"
+        what = (
+            f"Build {build.build_number}: "
+            f"{build.finished_good.quantity.normalize():f} x "
+            f"{build.finished_good.name}"
+        )
     else:
         amount, debit = waste_cost(build), waste_account(settings)
         what = f"Waste of build {build.build_number}"
@@ -220,7 +235,9 @@ def translate(
         currency=build.currency,
         lines=(
             JournalLine("Debit", _required(debit), amount, what),
-            JournalLine("Credit", _required(settings.build_credit_account_id), amount, what),
+            JournalLine(
+                "Credit", _required(settings.build_credit_account_id), amount, what
+            ),
         ),
     )
 
@@ -228,16 +245,23 @@ def translate(
 def _adjustment_lines(build: Build, kind: ExportKind) -> tuple[AdjustmentLine, ...]:
     if kind is ExportKind.WASTE:
         return tuple(
-            AdjustmentLine(_required(c.accounting_item_id), -q, c) for c, q in lost_lines(build)
+            AdjustmentLine(_required(c.accounting_item_id), -q, c)
+            for c, q in lost_lines(build)
         )
     consumed = tuple(
-        AdjustmentLine(_required(c.accounting_item_id), -c.quantity, c) for c in build.components
+        AdjustmentLine(_required(c.accounting_item_id), -c.quantity, c)
+        for c in build.components
     )
     fg = build.finished_good
-    return (*consumed, AdjustmentLine(_required(fg.accounting_item_id), fg.quantity, fg))
+    return (
+        *consumed,
+        AdjustmentLine(_required(fg.accounting_item_id), fg.quantity, fg),
+    )
 
 
 def _required(value: str | None) -> str:
     if not value:
-        raise ValueError("translate() called before the export's prerequisites were checked")
+        raise ValueError(
+            "translate() called before the export's prerequisites were checked"
+        )
     return value

@@ -105,10 +105,19 @@ def settings_from_record(record: dict[str, Any]) -> SettingsChange:
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidEvent(f"timezone {timezone[:60]!r} is not an IANA time zone such as Europe/Berlin") from None
+        raise InvalidEvent(
+            f"timezone {timezone[:60]!r} is not an IANA time zone such as Europe/Berlin"
+        ) from None
     accounts = {
-        name: None if record[name] is None else _text(record[name], name, _MAX_REFERENCE)
-        for name in ("cogs_account_id", "waste_account_id", "build_debit_account_id", "build_credit_account_id")
+        name: None
+        if record[name] is None
+        else _text(record[name], name, _MAX_REFERENCE)
+        for name in (
+            "cogs_account_id",
+            "waste_account_id",
+            "build_debit_account_id",
+            "build_credit_account_id",
+        )
     }
     settings = TenantSettings(
         tenant_id=_text(record["tenant_id"], "tenant_id", _MAX_ID),
@@ -119,7 +128,12 @@ def settings_from_record(record: dict[str, Any]) -> SettingsChange:
         home_currency=_currency(record["home_currency"]),
         **accounts,
     )
-    return SettingsChange(str(record["event_id"]), record["occurred_at"], settings, record["connection_status"])
+    return SettingsChange(
+        str(record["event_id"]),
+        record["occurred_at"],
+        settings,
+        record["connection_status"],
+    )
 
 
 def _line(raw: dict[str, Any], where: str) -> BuildLine:
@@ -134,7 +148,9 @@ def _line(raw: dict[str, Any], where: str) -> BuildLine:
         product_id=_text(raw["product_id"], f"{where}.product_id", _MAX_ID),
         sku=_text(raw["sku"], f"{where}.sku", _MAX_ID),
         name=_text(raw["name"], f"{where}.name", _MAX_TEXT),
-        accounting_item_id=None if item is None else _bounded(item, f"{where}.accounting_item_id", _MAX_REFERENCE),
+        accounting_item_id=None
+        if item is None
+        else _bounded(item, f"{where}.accounting_item_id", _MAX_REFERENCE),
         quantity=quantity,
         unit_cost=unit_cost,
     )
@@ -143,7 +159,9 @@ def _line(raw: dict[str, Any], where: str) -> BuildLine:
 def _cost_line(raw: dict[str, Any], index: int) -> CostLine:
     amount: Decimal = raw["amount"]
     if amount < 0:
-        raise InvalidEvent(f"cost_lines[{index}].amount must not be negative, got {amount}")
+        raise InvalidEvent(
+            f"cost_lines[{index}].amount must not be negative, got {amount}"
+        )
     return CostLine(kind=raw["kind"], amount=amount)
 
 
@@ -156,7 +174,9 @@ def _qa(raw: dict[str, Any], components: tuple[BuildLine, ...]) -> QaDecision:
 
     if raw["result"] == "APPROVED":
         if mode is not None or lost:
-            raise InvalidEvent("an approved build has no recovery mode and no lost quantities")
+            raise InvalidEvent(
+                "an approved build has no recovery mode and no lost quantities"
+            )
     elif mode is None:
         raise InvalidEvent("a rejected build needs qa.recovery_mode")
     elif mode is RecoveryMode.PARTIAL_LOSS:
@@ -167,18 +187,27 @@ def _qa(raw: dict[str, Any], components: tuple[BuildLine, ...]) -> QaDecision:
     return QaDecision(raw["result"], raw["reason"], mode, lost, notes)
 
 
-def _check_partial_loss(lost: tuple[LostQuantity, ...], components: tuple[BuildLine, ...]) -> None:
+def _check_partial_loss(
+    lost: tuple[LostQuantity, ...], components: tuple[BuildLine, ...]
+) -> None:
     if not lost:
-        raise InvalidEvent("a partial loss needs qa.lost: the quantities that were lost")
+        raise InvalidEvent(
+            "a partial loss needs qa.lost: the quantities that were lost"
+        )
     consumed: dict[str, Decimal] = defaultdict(Decimal)
     for c in components:
         consumed[c.product_id] += c.quantity
     claimed: dict[str, Decimal] = defaultdict(Decimal)
     for x in lost:
         if x.product_id not in consumed:
-            raise InvalidEvent(f"qa.lost names product {x.product_id[:_MAX_ID]!r}, which the build did not consume")
+            raise InvalidEvent(
+                f"qa.lost names product {x.product_id[:_MAX_ID]!r}, "
+                "which the build did not consume"
+            )
         if x.quantity <= 0:
-            raise InvalidEvent(f"qa.lost quantity of {x.product_id} must be positive, got {x.quantity}")
+            raise InvalidEvent(
+                f"qa.lost quantity of {x.product_id} must be positive, got {x.quantity}"
+            )
         claimed[x.product_id] += x.quantity
     for product_id, quantity in claimed.items():
         if quantity > consumed[product_id]:
@@ -190,7 +219,9 @@ def _check_partial_loss(lost: tuple[LostQuantity, ...], components: tuple[BuildL
 
 def _currency(code: str) -> str:
     if not _CURRENCY.match(code):
-        raise InvalidEvent(f"currency {code[:20]!r} is not an ISO 4217 code such as USD")
+        raise InvalidEvent(
+            f"currency {code[:20]!r} is not an ISO 4217 code such as USD"
+        )
     return code
 
 
@@ -200,7 +231,9 @@ _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 def _plausible(moment: datetime, where: str) -> None:
     if not _EARLIEST <= moment < _LATEST:
-        raise InvalidEvent(f"{where} {moment.isoformat()} is not a plausible time for a build")
+        raise InvalidEvent(
+            f"{where} {moment.isoformat()} is not a plausible time for a build"
+        )
 
 
 def _text(value: str, where: str, limit: int) -> str:
@@ -211,7 +244,9 @@ def _text(value: str, where: str, limit: int) -> str:
 
 def _bounded(value: str, where: str, limit: int) -> str:
     if len(value) > limit:
-        raise InvalidEvent(f"{where} is {len(value)} characters long; at most {limit} are allowed")
+        raise InvalidEvent(
+            f"{where} is {len(value)} characters long; at most {limit} are allowed"
+        )
     if "\x00" in value:
         raise InvalidEvent(f"{where} contains a NUL character")
     return value

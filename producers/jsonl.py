@@ -45,7 +45,9 @@ def encode_json(data: Any, schema: str | None = None) -> Message:
         raise InvalidEvent("expected a JSON object")
     name = SCHEMAS[schema] if schema else record_type(data)
     record = jsonform.to_avro(name, data)
-    return Message(key=str(record["build_id"]).encode(), value=codec.encode(name, record))
+    return Message(
+        key=str(record["build_id"]).encode(), value=codec.encode(name, record)
+    )
 
 
 def read_file(path: Path, schema: str | None = None) -> list[Message]:
@@ -65,7 +67,9 @@ def read_file(path: Path, schema: str | None = None) -> list[Message]:
         except json.JSONDecodeError as exc:
             raise ConfigurationError(f"{path}:{number}: not JSON ({exc.msg})") from exc
         except RecursionError:
-            raise ConfigurationError(f"{path}:{number}: nests too deeply to be a record") from None
+            raise ConfigurationError(
+                f"{path}:{number}: nests too deeply to be a record"
+            ) from None
         except InvalidEvent as exc:
             raise ConfigurationError(f"{path}:{number}: {exc}") from exc
     return messages

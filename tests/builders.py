@@ -11,7 +11,13 @@ from consumer.schemas import BUILD_STATUS_CHANGED
 from consumer.validate import build_from_record
 
 
-def line(product_id: str, quantity: str, unit_cost: str, item: str | None = "auto", sku: str | None = None) -> dict[str, Any]:
+def line(
+    product_id: str,
+    quantity: str,
+    unit_cost: str,
+    item: str | None = "auto",
+    sku: str | None = None,
+) -> dict[str, Any]:
     return {
         "product_id": product_id,
         "sku": sku or product_id.upper(),
@@ -52,15 +58,28 @@ def event(
 
 
 def rejected(mode: str, lost: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    return {"result": "REJECTED", "reason": "QUALITY_DEFECT", "recovery_mode": mode,
-            "lost": lost or [], "notes": None}
+    return {
+        "result": "REJECTED",
+        "reason": "QUALITY_DEFECT",
+        "recovery_mode": mode,
+        "lost": lost or [],
+        "notes": None,
+    }
 
 
-APPROVED = {"result": "APPROVED", "reason": None, "recovery_mode": None, "lost": [], "notes": None}
+APPROVED = {
+    "result": "APPROVED",
+    "reason": None,
+    "recovery_mode": None,
+    "lost": [],
+    "notes": None,
+}
 
 
 def avro_bytes(data: dict[str, Any]) -> bytes:
-    return codec.encode(BUILD_STATUS_CHANGED, jsonform.to_avro(BUILD_STATUS_CHANGED, data))
+    return codec.encode(
+        BUILD_STATUS_CHANGED, jsonform.to_avro(BUILD_STATUS_CHANGED, data)
+    )
 
 
 def build(**kwargs: Any) -> Build:
@@ -70,15 +89,25 @@ def build(**kwargs: Any) -> Build:
 
 
 def synced(**overrides: Any) -> TenantSettings:
-    values: dict[str, Any] = dict(tenant_id="acme", realm_id="realm-1", inventory_mode=InventoryMode.SYNCED,
-                                  cogs_account_id="80", export_mode=ExportMode.AUTO)
+    values: dict[str, Any] = dict(
+        tenant_id="acme",
+        realm_id="realm-1",
+        inventory_mode=InventoryMode.SYNCED,
+        cogs_account_id="80",
+        export_mode=ExportMode.AUTO,
+    )
     values.update(overrides)
     return TenantSettings(**values)
 
 
 def partsemble_only(**overrides: Any) -> TenantSettings:
-    values: dict[str, Any] = dict(tenant_id="birch", realm_id="realm-2", inventory_mode=InventoryMode.PARTSEMBLE_ONLY,
-                                  build_debit_account_id="90", build_credit_account_id="91",
-                                  export_mode=ExportMode.AUTO)
+    values: dict[str, Any] = dict(
+        tenant_id="birch",
+        realm_id="realm-2",
+        inventory_mode=InventoryMode.PARTSEMBLE_ONLY,
+        build_debit_account_id="90",
+        build_credit_account_id="91",
+        export_mode=ExportMode.AUTO,
+    )
     values.update(overrides)
     return TenantSettings(**values)

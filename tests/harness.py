@@ -23,21 +23,38 @@ from tests.builders import avro_bytes
 from tests.pipeline import APP
 
 STATUS, DLT = "status", "dlt"
+FAST_RETRIES = RetryPolicy((0.2, 0.2))
 
 
 class Harness:
-    def __init__(self, emulator: Emulator, tmp: Path, tenant_document: dict[str, Any],
-                 policy: RetryPolicy = RetryPolicy((0.2, 0.2)), max_call_seconds: float = 3) -> None:
+    def __init__(
+        self,
+        emulator: Emulator,
+        tmp: Path,
+        tenant_document: dict[str, Any],
+        policy: RetryPolicy = FAST_RETRIES,
+        max_call_seconds: float = 3,
+    ) -> None:
         self.emulator = emulator
-        self.store = Store(f"sqlite:///{tmp / 'harness.db'}", TokenCipher(Fernet.generate_key().decode()))
+        self.store = Store(
+            f"sqlite:///{tmp / 'harness.db'}",
+            TokenCipher(Fernet.generate_key().decode()),
+        )
         self.store.create_schema()
         tenants.load_into(self.store, tenants.parse(tenant_document))
-        self.app = app = QuickBooksApp(client_id=APP["client_id"], client_secret=APP["client_secret"],
-                            environment=emulator.discovery_url, api_url=emulator.api_url,
-                            timeout_seconds=2, max_call_seconds=max_call_seconds)
+        self.app = app = QuickBooksApp(
+            client_id=APP["client_id"],
+            client_secret=APP["client_secret"],
+            environment=emulator.discovery_url,
+            api_url=emulator.api_url,
+            timeout_seconds=2,
+            max_call_seconds=max_call_seconds,
+        )
         recorder = Recorder(STATUS, DLT, lambda: datetime.now(UTC))
         self.service = ExportService(self.store, recorder, DLT)
-        self.worker = ExportWorker(self.store, Connections(app, self.store), recorder, policy)
+        self.worker = ExportWorker(
+            self.store, Connections(app, self.store), recorder, policy
+        )
         self._offset = 0
 
     def close(self) -> None:
@@ -46,7 +63,15 @@ class Harness:
     def submit(self, *events: dict[str, Any]) -> None:
         for event in events:
             self._offset += 1
-            self.service.handle(Inbound("builds", 0, self._offset, event["build_id"].encode(), avro_bytes(event)))
+            self.service.handle(
+                Inbound(
+                    "builds",
+                    0,
+                    self._offset,
+                    event["build_id"].encode(),
+                    avro_bytes(event),
+                )
+            )
 
     def drain(self, timeout: float = 30) -> float:
         """Run due exports until every export is settled; returns the seconds taken."""
@@ -56,14 +81,18 @@ class Harness:
             if not busy and all(r.state in SETTLED for r in self.store.exports()):
                 return time.monotonic() - started
             time.sleep(0.05)
-        raise AssertionError(f"not settled: {[(r.reference, r.state) for r in self.store.exports()]}")
+        raise AssertionError(
+            f"not settled: {[(r.reference, r.state) for r in self.store.exports()]}"
+        )
 
     def export(self, build_id: str) -> ExportRow:
         [row] = self.store.exports([build_id])
         return row
 
     def statuses(self) -> list[dict[str, Any]]:
-        return [jsonform.from_avro(*codec.decode(r.value)) for r in self._outbox(STATUS)]
+        return [
+            jsonform.from_avro(*codec.decode(r.value)) for r in self._outbox(STATUS)
+        ]
 
     def dead_letters(self) -> list[OutboxRow]:
         return self._outbox(DLT)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -34,7 +34,13 @@ class Pipeline:
     published: list[bytes] = field(default_factory=list)
 
     @classmethod
-    def start(cls, servers: str, emulator: Emulator, tmp: Path, tenant_document: dict[str, Any]) -> Pipeline:
+    def start(
+        cls,
+        servers: str,
+        emulator: Emulator,
+        tmp: Path,
+        tenant_document: dict[str, Any],
+    ) -> Pipeline:
         run = uuid.uuid4().hex[:10]
         config = Config(
             bootstrap_servers=servers,
@@ -44,8 +50,10 @@ class Pipeline:
             token_key=Fernet.generate_key().decode(),
             home=tmp,
             quickbooks=QuickBooksApp(
-                client_id=APP["client_id"], client_secret=APP["client_secret"],
-                environment=emulator.discovery_url, api_url=emulator.api_url,
+                client_id=APP["client_id"],
+                client_secret=APP["client_secret"],
+                environment=emulator.discovery_url,
+                api_url=emulator.api_url,
                 max_call_seconds=5,
             ),
         )
@@ -57,7 +65,9 @@ class Pipeline:
     def publish(self, events: list[dict[str, Any]], topic: str | None = None) -> None:
         self.publish_raw([jsonl.encode_json(e) for e in events], topic)
 
-    def publish_raw(self, messages: list[jsonl.Message], topic: str | None = None) -> None:
+    def publish_raw(
+        self, messages: list[jsonl.Message], topic: str | None = None
+    ) -> None:
         producer = kafka_clients.producer(self.servers)
         try:
             jsonl.publish(producer, topic or self.config.topics.builds, messages)
@@ -66,13 +76,23 @@ class Pipeline:
 
     def run_until_settled(self, build_ids: list[str], timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        runner.run(self.config, should_stop=lambda: self.settled(build_ids) or time.monotonic() > deadline)
-        assert self.settled(build_ids), f"not settled: {[(r.build_number, r.state) for r in self.store.exports(build_ids)]}"
+        runner.run(
+            self.config,
+            should_stop=lambda: self.settled(build_ids) or time.monotonic() > deadline,
+        )
+        assert self.settled(build_ids), f"not settled: {self._progress(build_ids)}"
 
     def run_until(self, done: Callable[[], bool], timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        runner.run(self.config, should_stop=lambda: done() or time.monotonic() > deadline)
-        assert done(), f"not done: {[(r.build_number, r.state) for r in self.store.exports()]}"
+        runner.run(
+            self.config, should_stop=lambda: done() or time.monotonic() > deadline
+        )
+        assert (
+            done()
+        ), f"not done: {[(r.build_number, r.state) for r in self.store.exports()]}"
+
+    def _progress(self, build_ids: list[str]) -> list[tuple[str, str]]:
+        return [(r.build_number, r.state) for r in self.store.exports(build_ids)]
 
     def states(self, build_ids: list[str]) -> list[str]:
         by_build = {r.build_id: r.state for r in self.store.exports(build_ids)}
@@ -83,7 +103,9 @@ class Pipeline:
 
     def settled(self, build_ids: list[str]) -> bool:
         rows = self.store.exports(build_ids)
-        return {r.build_id for r in rows} >= set(build_ids) and all(r.state in SETTLED for r in rows)
+        return {r.build_id for r in rows} >= set(build_ids) and all(
+            r.state in SETTLED for r in rows
+        )
 
     def status_events(self, expected: int, timeout: float = 20) -> list[dict[str, Any]]:
         return [
@@ -91,17 +113,27 @@ class Pipeline:
             for _, value, _ in self.read(self.config.topics.status, expected, timeout)
         ]
 
-    def dead_letters(self, expected: int, timeout: float = 20) -> list[tuple[bytes | None, bytes, dict[str, str]]]:
+    def dead_letters(
+        self, expected: int, timeout: float = 20
+    ) -> list[tuple[bytes | None, bytes, dict[str, str]]]:
         return [
             (key, value, {name: data.decode() for name, data in headers})
-            for key, value, headers in self.read(self.config.topics.dlt, expected, timeout)
+            for key, value, headers in self.read(
+                self.config.topics.dlt, expected, timeout
+            )
         ]
 
-    def read(self, topic: str, expected: int, timeout: float) -> list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]:
+    def read(
+        self, topic: str, expected: int, timeout: float
+    ) -> list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]:
         """Every message on ``topic``, waiting until at least ``expected`` arrived."""
         consumer = KafkaConsumer(
-            topic, bootstrap_servers=self.servers, auto_offset_reset="earliest",
-            enable_auto_commit=False, group_id=None, consumer_timeout_ms=1500,
+            topic,
+            bootstrap_servers=self.servers,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+            consumer_timeout_ms=1500,
         )
         found: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = []
         deadline = time.monotonic() + timeout

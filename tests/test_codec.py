@@ -83,9 +83,14 @@ def test_json_decimals_must_fit_the_schema(quantity):
 
 
 def test_export_command_round_trip():
-    command = {"command_id": "0b0e7a52-9a6b-4c52-8d7e-111111111111", "occurred_at": "2026-03-01T09:30:00.000Z",
-               "tenant_id": "acme", "build_id": "1a2b3c4d-0000-4000-8000-000000000001",
-               "action": "RETRY", "requested_by": "ops@acme.example"}
+    command = {
+        "command_id": "0b0e7a52-9a6b-4c52-8d7e-111111111111",
+        "occurred_at": "2026-03-01T09:30:00.000Z",
+        "tenant_id": "acme",
+        "build_id": "1a2b3c4d-0000-4000-8000-000000000001",
+        "action": "RETRY",
+        "requested_by": "ops@acme.example",
+    }
     data = codec.encode(EXPORT_COMMAND, jsonform.to_avro(EXPORT_COMMAND, command))
     name, record = codec.decode(data)
     assert jsonform.from_avro(name, record) == command

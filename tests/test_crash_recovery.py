@@ -12,9 +12,9 @@ from consumer.connections import Connections
 from consumer.emulator import Emulator
 from consumer.exporter import ExportWorker
 from consumer.model import ExportKind
+from consumer.qbo_entities import to_entity
 from consumer.recording import Recorder
 from consumer.service import ExportService, Inbound
-from consumer.qbo_entities import to_entity
 from consumer.snapshots import build_from_snapshot
 from consumer.store import BuildRow, ExportRow
 from consumer.translate import translate
@@ -34,7 +34,9 @@ def _journal_build() -> dict:
     return event(tenant_id="journal-co", components=[line("c", "3", "2.5", None)])
 
 
-def test_died_after_posting_before_recording_adopts_the_posted_transaction(emulator, tmp_path):
+def test_died_after_posting_before_recording_adopts_the_posted_transaction(
+    emulator, tmp_path
+):
     harness = Harness(emulator, tmp_path, TENANTS)
     try:
         build = _journal_build()
@@ -43,16 +45,22 @@ def test_died_after_posting_before_recording_adopts_the_posted_transaction(emula
         # The dead worker had marked the post and sent it; QuickBooks made the entry,
         # and, to leave only the look-up to rely on, forgot the request id.
         with harness.store.begin() as s:
-            row = s.scalar(select(ExportRow).where(ExportRow.build_id == build["build_id"]))
+            row = s.scalar(
+                select(ExportRow).where(ExportRow.build_id == build["build_id"])
+            )
             row.posts = 1
             snapshot = s.get(BuildRow, build["build_id"]).snapshot
         settings = harness.store.tenant("journal-co")
         request = translate(build_from_snapshot(snapshot), settings, ExportKind.BUILD)
         connection = Connections(harness.app, harness.store).for_tenant(settings)
-        posted = connection.create(to_entity(request), "a-request-id-quickbooks-no-longer-remembers")
+        posted = connection.create(
+            to_entity(request), "a-request-id-quickbooks-no-longer-remembers"
+        )
 
         harness.drain()  # a new worker takes the export over
-        [txn] = emulator.ledger(JOURNAL_REALM)["companies"][JOURNAL_REALM]["transactions"]
+        [txn] = emulator.ledger(JOURNAL_REALM)["companies"][JOURNAL_REALM][
+            "transactions"
+        ]
         assert txn["id"] == str(posted["Id"])
         exported = harness.export(build["build_id"])
         assert (exported.state, exported.transaction_id) == ("SYNCED", txn["id"])
@@ -63,14 +71,25 @@ def test_died_after_posting_before_recording_adopts_the_posted_transaction(emula
 
 
 @pytest.mark.broker
-def test_died_after_recording_before_publishing_publishes_on_restart(emulator, kafka_bootstrap, tmp_path):
+def test_died_after_recording_before_publishing_publishes_on_restart(
+    emulator, kafka_bootstrap, tmp_path
+):
     pipeline = Pipeline.start(kafka_bootstrap, emulator, tmp_path, TENANTS)
     build = _journal_build()
     # The dead consumer recorded the outcome and its outbox rows, and published nothing.
-    recorder = Recorder(pipeline.config.topics.status, pipeline.config.topics.dlt, lambda: datetime.now(UTC))
+    recorder = Recorder(
+        pipeline.config.topics.status,
+        pipeline.config.topics.dlt,
+        lambda: datetime.now(UTC),
+    )
     ExportService(pipeline.store, recorder, pipeline.config.topics.dlt).handle(
-        Inbound(pipeline.config.topics.builds, 0, 0, None, avro_bytes(build)))
-    worker = ExportWorker(pipeline.store, Connections(pipeline.config.quickbooks, pipeline.store), recorder)
+        Inbound(pipeline.config.topics.builds, 0, 0, None, avro_bytes(build))
+    )
+    worker = ExportWorker(
+        pipeline.store,
+        Connections(pipeline.config.quickbooks, pipeline.store),
+        recorder,
+    )
     while worker.run_due(wait_seconds=1):
         pass
     worker.close()

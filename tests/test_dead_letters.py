@@ -40,7 +40,9 @@ def _raw_avro(record: dict) -> bytes:
 def malformed(rng: random.Random, n: int) -> bytes:
     """The n-th malformed input: fuzzed bytes, truncated or corrupted Avro, wrong types,
     extreme values, huge strings. None of them can ever be a valid export."""
-    base = jsonform.to_avro(BUILD_STATUS_CHANGED, {**_valid(), "tenant_id": "no-such-tenant"})
+    base = jsonform.to_avro(
+        BUILD_STATUS_CHANGED, {**_valid(), "tenant_id": "no-such-tenant"}
+    )
     kind = n % 12
     if kind == 0:
         return rng.randbytes(rng.randint(0, 3000))
@@ -57,12 +59,27 @@ def malformed(rng: random.Random, n: int) -> bytes:
     if kind == 4:
         return json.dumps(_valid()).encode()  # JSON, not Avro
     if kind == 5:
-        return b"\x00" + rng.randbytes(4) + avro_bytes(_valid())[10:]  # Schema Registry framing
+        return (
+            b"\x00" + rng.randbytes(4) + avro_bytes(_valid())[10:]
+        )  # Schema Registry framing
     if kind == 6:  # a record of another type on the builds topic
-        return codec.encode(EXPORT_STATUS_CHANGED, {
-            "event_id": str(uuid.uuid4()), "occurred_at": datetime.now(UTC), "tenant_id": "journal-co",
-            "build_id": str(uuid.uuid4()), "build_number": "B-1", "kind": "BUILD", "reference": "PSB-1",
-            "status": "SYNCED", "transaction": None, "error": None, "attempt": 1, "causation_id": "x"})
+        return codec.encode(
+            EXPORT_STATUS_CHANGED,
+            {
+                "event_id": str(uuid.uuid4()),
+                "occurred_at": datetime.now(UTC),
+                "tenant_id": "journal-co",
+                "build_id": str(uuid.uuid4()),
+                "build_number": "B-1",
+                "kind": "BUILD",
+                "reference": "PSB-1",
+                "status": "SYNCED",
+                "transaction": None,
+                "error": None,
+                "attempt": 1,
+                "causation_id": "x",
+            },
+        )
     valid = jsonform.to_avro(BUILD_STATUS_CHANGED, _valid())
     if kind == 7:  # negative consumed quantity, for a real company
         valid["components"][0]["quantity"] = -valid["components"][0]["quantity"]
@@ -71,12 +88,19 @@ def malformed(rng: random.Random, n: int) -> bytes:
         valid["components"][0]["sku"] = "S" * rng.randint(201, 200_000)
         return _raw_avro(valid)
     if kind == 9:  # extreme values: the largest quantity, and a negative cost
-        valid["finished_good"]["quantity"] = valid["finished_good"]["quantity"].__class__("99999999999999.9999")
+        valid["finished_good"]["quantity"] = valid["finished_good"][
+            "quantity"
+        ].__class__("99999999999999.9999")
         valid["components"][0]["unit_cost"] = -valid["components"][0]["unit_cost"] - 1
         return _raw_avro(valid)
     if kind == 10:  # a partial loss of more than was consumed
-        valid["qa"] = jsonform.to_avro(BUILD_STATUS_CHANGED, {
-            **_valid(), "qa": rejected("PARTIAL_LOSS", [{"product_id": "c", "quantity": "1"}])})["qa"]
+        valid["qa"] = jsonform.to_avro(
+            BUILD_STATUS_CHANGED,
+            {
+                **_valid(),
+                "qa": rejected("PARTIAL_LOSS", [{"product_id": "c", "quantity": "1"}]),
+            },
+        )["qa"]
         valid["qa"]["lost"][0]["quantity"] = valid["components"][0]["quantity"] * 10
         return _raw_avro(valid)
     base["build_number"] = " " * rng.randint(1, 50)  # blank where a name is required
@@ -87,13 +111,20 @@ def test_a_thousand_malformed_inputs_all_reach_the_dead_letter_topic(pipeline):
     rng = random.Random(20261204)
     inputs = [Message(f"fuzz-{n}".encode(), malformed(rng, n)) for n in range(1000)]
     good = _valid()
-    pipeline.publish_raw([*inputs, Message(good["build_id"].encode(), avro_bytes(good))])
+    pipeline.publish_raw(
+        [*inputs, Message(good["build_id"].encode(), avro_bytes(good))]
+    )
     pipeline.run_until_settled([good["build_id"]], timeout=120)
     pipeline.run_until_idle(2)
 
-    letters = {key: headers for key, _, headers in pipeline.dead_letters(1000, timeout=60)}
+    letters = {
+        key: headers for key, _, headers in pipeline.dead_letters(1000, timeout=60)
+    }
     assert set(letters) == {m.key for m in inputs}
-    assert all(h["dlt.error.message"] and h["dlt.stage"] in ("decode", "validate") for h in letters.values())
+    assert all(
+        h["dlt.error.message"] and h["dlt.stage"] in ("decode", "validate")
+        for h in letters.values()
+    )
     # Nothing malformed was posted; the one valid build was, after all of them.
     [txn] = pipeline.transactions(JOURNAL_REALM)
     assert good["build_id"] in txn["body"]["PrivateNote"]
@@ -101,11 +132,16 @@ def test_a_thousand_malformed_inputs_all_reach_the_dead_letter_topic(pipeline):
 
 def _replay(pipeline: Pipeline, dry_run: bool = False, **filters) -> replay.Summary:
     config = pipeline.config
-    letters = [m for m in replay.read_dead_letters(pipeline.servers, config.topics.dlt)
-               if replay.Filters(**filters).match(m)]
+    letters = [
+        m
+        for m in replay.read_dead_letters(pipeline.servers, config.topics.dlt)
+        if replay.Filters(**filters).match(m)
+    ]
     producer = None if dry_run else make_producer(pipeline.servers)
     try:
-        return replay.Replayer(pipeline.store, producer, config.topics.commands).replay(letters, dry_run)
+        return replay.Replayer(pipeline.store, producer, config.topics.commands).replay(
+            letters, dry_run
+        )
     finally:
         if producer is not None:
             producer.close()
@@ -118,21 +154,42 @@ def test_replay_of_an_unknown_company_fails_cleanly_until_it_is_loaded(pipeline)
 
     dry = _replay(pipeline, dry_run=True, tenant="newcomer")
     assert (dry.matched, dry.republished) == (1, 1)
-    assert _replay(pipeline, dry_run=True, tenant="newcomer").already_replayed == 0  # dry runs record nothing
+    assert (
+        _replay(pipeline, dry_run=True, tenant="newcomer").already_replayed == 0
+    )  # dry runs record nothing
 
-    first = _replay(pipeline, tenant="newcomer")  # cause not fixed yet: fails again, cleanly
+    first = _replay(
+        pipeline, tenant="newcomer"
+    )  # cause not fixed yet: fails again, cleanly
     assert first.republished == 1
     pipeline.run_until_idle(3)
     assert len(pipeline.dead_letters(2)) == 2
 
     # The cause is fixed: the company is connected to a QuickBooks company of its own.
     newcomer_realm = "4620816365000099"
-    company = {**_seed()["companies"][1], "realm_id": newcomer_realm, "refresh_token": "RT-newcomer"}
+    company = {
+        **_seed()["companies"][1],
+        "realm_id": newcomer_realm,
+        "refresh_token": "RT-newcomer",
+    }
     pipeline.emulator.load_seed({"apps": [APP], "companies": [company]})
-    tenants.load_into(pipeline.store, tenants.parse({"tenants": [{
-        "tenant_id": "newcomer", "realm_id": newcomer_realm, "inventory_mode": "PARTSEMBLE_ONLY",
-        "build_debit_account_id": "90", "build_credit_account_id": "91",
-        "connection": {"refresh_token": "RT-newcomer"}}]}))
+    tenants.load_into(
+        pipeline.store,
+        tenants.parse(
+            {
+                "tenants": [
+                    {
+                        "tenant_id": "newcomer",
+                        "realm_id": newcomer_realm,
+                        "inventory_mode": "PARTSEMBLE_ONLY",
+                        "build_debit_account_id": "90",
+                        "build_credit_account_id": "91",
+                        "connection": {"refresh_token": "RT-newcomer"},
+                    }
+                ]
+            }
+        ),
+    )
     second = _replay(pipeline, tenant="newcomer", stage="validate")
     assert (second.already_replayed, second.republished) == (1, 1)
     pipeline.run_until_settled([newcomer["build_id"]])
@@ -143,21 +200,32 @@ def test_replay_of_an_unknown_company_fails_cleanly_until_it_is_loaded(pipeline)
 
 
 def test_replay_retries_failed_exports_once_the_setting_is_fixed(pipeline):
-    builds = [event(tenant_id="journal-co", components=[line("c", "1", "4", None)]) for _ in range(3)]
+    builds = [
+        event(tenant_id="journal-co", components=[line("c", "1", "4", None)])
+        for _ in range(3)
+    ]
     settings = pipeline.store.tenant("journal-co")
-    pipeline.store.save_tenant(type(settings)(**{**vars(settings), "build_credit_account_id": None}))
+    pipeline.store.save_tenant(
+        type(settings)(**{**vars(settings), "build_credit_account_id": None})
+    )
     pipeline.publish(builds)
     pipeline.run_until_settled([b["build_id"] for b in builds])
-    assert {r.error_code for r in pipeline.store.exports([b["build_id"] for b in builds])} == {"SETTINGS_MISSING"}
+    assert {
+        r.error_code for r in pipeline.store.exports([b["build_id"] for b in builds])
+    } == {"SETTINGS_MISSING"}
 
     later = datetime.now(UTC) + timedelta(hours=1)
     assert _replay(pipeline, since=later).matched == 0  # the time range filters
     assert _replay(pipeline, code="QB_6000").matched == 0  # so does the error code
 
     pipeline.store.save_tenant(settings)
-    summary = _replay(pipeline, tenant="journal-co", code="SETTINGS_MISSING", stage="export")
+    summary = _replay(
+        pipeline, tenant="journal-co", code="SETTINGS_MISSING", stage="export"
+    )
     assert (summary.matched, summary.retried) == (3, 3)
-    pipeline.run_until(lambda: pipeline.states([b["build_id"] for b in builds]) == ["SYNCED"] * 3)
+    pipeline.run_until(
+        lambda: pipeline.states([b["build_id"] for b in builds]) == ["SYNCED"] * 3
+    )
     assert len(pipeline.transactions(JOURNAL_REALM)) == 3
 
     again = _replay(pipeline, tenant="journal-co")

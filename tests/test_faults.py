@@ -1,4 +1,4 @@
-"""Classifying QuickBooks' replies by HTTP status and fault code, in all their dialects."""
+"""Classifying QuickBooks' replies by HTTP status and fault code, in every dialect."""
 
 from __future__ import annotations
 
@@ -11,17 +11,49 @@ from consumer.quickbooks_client import escape_query_value
 
 
 def fault(code: str, status_message: str = "Bad") -> str:
-    return json.dumps({"Fault": {"Error": [{"Message": status_message, "Detail": f"detail {code}", "code": code}],
-                                 "type": "ValidationFault"}, "time": "2026-12-04T10:00:00Z"})
+    return json.dumps(
+        {
+            "Fault": {
+                "Error": [
+                    {
+                        "Message": status_message,
+                        "Detail": f"detail {code}",
+                        "code": code,
+                    }
+                ],
+                "type": "ValidationFault",
+            },
+            "time": "2026-12-04T10:00:00Z",
+        }
+    )
 
 
-LOWER_CASE_AUTH = json.dumps({"warnings": None, "fault": {"error": [{
-    "message": "message=AuthenticationFailed; errorCode=003200; statusCode=401",
-    "detail": "Token expired", "code": "3200"}], "type": "AUTHENTICATION"}})
-XML_THROTTLE = ('<?xml version="1.0"?><IntuitResponse><Fault type="ValidationFault"><Error code="3001">'
-                "<Message>message=ThrottleExceeded; errorCode=003001; statusCode=429</Message></Error>"
-                "</Fault></IntuitResponse>")
-HTML_503 = "<html><head><title>503 Service Unavailable</title></head><body>down for maintenance</body></html>"
+LOWER_CASE_AUTH = json.dumps(
+    {
+        "warnings": None,
+        "fault": {
+            "error": [
+                {
+                    "message": "message=AuthenticationFailed; errorCode=003200; "
+                    "statusCode=401",
+                    "detail": "Token expired",
+                    "code": "3200",
+                }
+            ],
+            "type": "AUTHENTICATION",
+        },
+    }
+)
+XML_THROTTLE = (
+    '<?xml version="1.0"?><IntuitResponse>'
+    '<Fault type="ValidationFault"><Error code="3001">'
+    "<Message>message=ThrottleExceeded; errorCode=003001; statusCode=429</Message>"
+    "</Error></Fault></IntuitResponse>"
+)
+HTML_503 = (
+    "<html><head><title>503 Service Unavailable</title></head>"
+    "<body>down for maintenance</body></html>"
+)
 
 
 @pytest.mark.parametrize(
@@ -56,14 +88,22 @@ def test_replies_are_classified_by_status_and_code(status, body, action, code):
 
 
 def test_the_message_a_person_reads_comes_from_the_fault():
-    assert classify(400, fault("6000", "Business Validation Error")).text == "Business Validation Error: detail 6000"
+    assert (
+        classify(400, fault("6000", "Business Validation Error")).text
+        == "Business Validation Error: detail 6000"
+    )
     assert "Service Unavailable" in classify(503, HTML_503).text
     assert "ThrottleExceeded" in classify(429, XML_THROTTLE).text
 
 
 @pytest.mark.parametrize(
     ("value", "escaped"),
-    [("PSB-1", "PSB-1"), ("O'Brien", "O\\'Brien"), ("a\\b", "a\\\\b"), ("\\'", "\\\\\\'")],
+    [
+        ("PSB-1", "PSB-1"),
+        ("O'Brien", "O\\'Brien"),
+        ("a\\b", "a\\\\b"),
+        ("\\'", "\\\\\\'"),
+    ],
 )
 def test_query_values_escape_backslashes_then_quotes(value, escaped):
     assert escape_query_value(value) == escaped

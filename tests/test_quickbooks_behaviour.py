@@ -23,27 +23,76 @@ def seed() -> dict:
         {"Id": "91", "Name": "Raw Materials", "AccountType": "Other Current Asset"},
     ]
     items = [
-        {"Id": "11", "Name": "Frame", "Sku": "FRM", "Type": "Inventory", "QtyOnHand": "50",
-         "InvStartDate": "2020-01-01", "AssetAccountRef": {"value": "82"}},
-        {"Id": "20", "Name": "Scooter", "Sku": "SCT", "Type": "Inventory", "QtyOnHand": "0",
-         "InvStartDate": "2020-01-01", "AssetAccountRef": {"value": "82"}},
-        {"Id": "30", "Name": "Late Item", "Sku": "LATE", "Type": "Inventory", "QtyOnHand": "5",
-         "InvStartDate": "2027-01-01", "AssetAccountRef": {"value": "82"}},
+        {
+            "Id": "11",
+            "Name": "Frame",
+            "Sku": "FRM",
+            "Type": "Inventory",
+            "QtyOnHand": "50",
+            "InvStartDate": "2020-01-01",
+            "AssetAccountRef": {"value": "82"},
+        },
+        {
+            "Id": "20",
+            "Name": "Scooter",
+            "Sku": "SCT",
+            "Type": "Inventory",
+            "QtyOnHand": "0",
+            "InvStartDate": "2020-01-01",
+            "AssetAccountRef": {"value": "82"},
+        },
+        {
+            "Id": "30",
+            "Name": "Late Item",
+            "Sku": "LATE",
+            "Type": "Inventory",
+            "QtyOnHand": "5",
+            "InvStartDate": "2027-01-01",
+            "AssetAccountRef": {"value": "82"},
+        },
         {"Id": "40", "Name": "Consulting", "Type": "Service"},
     ]
-    return {"apps": [APP], "companies": [
-        {"realm_id": SYNCED, "name": "Synced", "refresh_token": "RT-s", "accounts": accounts, "items": items},
-        {"realm_id": JOURNAL, "name": "Journal", "inventory_tracking": False, "refresh_token": "RT-j",
-         "accounts": accounts, "items": []},
-    ]}
+    return {
+        "apps": [APP],
+        "companies": [
+            {
+                "realm_id": SYNCED,
+                "name": "Synced",
+                "refresh_token": "RT-s",
+                "accounts": accounts,
+                "items": items,
+            },
+            {
+                "realm_id": JOURNAL,
+                "name": "Journal",
+                "inventory_tracking": False,
+                "refresh_token": "RT-j",
+                "accounts": accounts,
+                "items": [],
+            },
+        ],
+    }
 
 
-TENANTS = {"tenants": [
-    {"tenant_id": "synced", "realm_id": SYNCED, "inventory_mode": "SYNCED", "cogs_account_id": "80",
-     "connection": {"refresh_token": "RT-s"}},
-    {"tenant_id": "journal", "realm_id": JOURNAL, "inventory_mode": "PARTSEMBLE_ONLY",
-     "build_debit_account_id": "90", "build_credit_account_id": "91", "connection": {"refresh_token": "RT-j"}},
-]}
+TENANTS = {
+    "tenants": [
+        {
+            "tenant_id": "synced",
+            "realm_id": SYNCED,
+            "inventory_mode": "SYNCED",
+            "cogs_account_id": "80",
+            "connection": {"refresh_token": "RT-s"},
+        },
+        {
+            "tenant_id": "journal",
+            "realm_id": JOURNAL,
+            "inventory_mode": "PARTSEMBLE_ONLY",
+            "build_debit_account_id": "90",
+            "build_credit_account_id": "91",
+            "connection": {"refresh_token": "RT-j"},
+        },
+    ]
+}
 
 
 @pytest.fixture
@@ -60,7 +109,11 @@ def harness(emulator, tmp_path):
 
 
 def synced_build(item: str = "11", fg: str = "20") -> dict:
-    return event(tenant_id="synced", components=[line("c1", "2", "5", item)], finished_good=line("fg", "1", "0", fg))
+    return event(
+        tenant_id="synced",
+        components=[line("c1", "2", "5", item)],
+        finished_good=line("fg", "1", "0", fg),
+    )
 
 
 def journal_build() -> dict:
@@ -84,7 +137,9 @@ def ledger(emulator: Emulator, realm: str) -> list[dict]:
     ],
     ids=["503-html", "502", "504", "500-10000", "401-3200", "401-120", "timeout"],
 )
-def test_transient_faults_and_expired_tokens_are_cured_in_the_call(harness, emulator, fault):
+def test_transient_faults_and_expired_tokens_are_cured_in_the_call(
+    harness, emulator, fault
+):
     emulator.control(JOURNAL, fail_next=[fault], timeout_seconds=3)
     build = journal_build()
     harness.submit(build)
@@ -96,7 +151,9 @@ def test_transient_faults_and_expired_tokens_are_cured_in_the_call(harness, emul
     assert len(ledger(emulator, JOURNAL)) == 1
 
 
-def test_an_answer_lost_after_the_post_went_through_is_not_posted_twice(harness, emulator):
+def test_an_answer_lost_after_the_post_went_through_is_not_posted_twice(
+    harness, emulator
+):
     emulator.control(JOURNAL, fail_next=[{"status": 502, "applied": True}])
     build = journal_build()
     harness.submit(build)
@@ -106,7 +163,9 @@ def test_an_answer_lost_after_the_post_went_through_is_not_posted_twice(harness,
     assert harness.export(build["build_id"]).transaction_id == txn["id"]
 
 
-def test_server_errors_that_outlast_every_retry_end_failed_and_retryable(harness, emulator):
+def test_server_errors_that_outlast_every_retry_end_failed_and_retryable(
+    harness, emulator
+):
     emulator.control(JOURNAL, fail_next=[{"status": 503, "kind": "html"}] * 40)
     build = journal_build()
     harness.submit(build)
@@ -121,7 +180,9 @@ def test_server_errors_that_outlast_every_retry_end_failed_and_retryable(harness
 
 
 def test_throttled_company_waits_then_exports(harness, emulator):
-    emulator.control(JOURNAL, fail_next=[{"status": 429, "kind": "xml", "retry_after": 1}])
+    emulator.control(
+        JOURNAL, fail_next=[{"status": 429, "kind": "xml", "retry_after": 1}]
+    )
     build = journal_build()
     harness.submit(build)
     harness.drain()
@@ -131,19 +192,53 @@ def test_throttled_company_waits_then_exports(harness, emulator):
 @pytest.mark.parametrize(
     ("fault", "code", "words"),
     [
-        ({"status": 403, "code": "3100"}, "QB_3100", "not authorised for this QuickBooks company"),
+        (
+            {"status": 403, "code": "3100"},
+            "QB_3100",
+            "not authorised for this QuickBooks company",
+        ),
         ({"status": 400, "code": "610"}, "QB_610", "missing or inactive in QuickBooks"),
-        ({"status": 400, "code": "2500"}, "QB_2500", "missing or inactive in QuickBooks"),
+        (
+            {"status": 400, "code": "2500"},
+            "QB_2500",
+            "missing or inactive in QuickBooks",
+        ),
         ({"status": 400, "code": "6190"}, "QB_6190", "subscription has ended"),
-        ({"status": 400, "code": "6000"}, "QB_6000", "QuickBooks refused the export. QuickBooks said:"),
-        ({"status": 400, "code": "2010"}, "QB_2010", "QuickBooks refused the export. QuickBooks said:"),
-        ({"status": 400, "code": "2020"}, "QB_2020", "QuickBooks refused the export. QuickBooks said:"),
-        ({"status": 400, "code": "2050"}, "QB_2050", "QuickBooks refused the export. QuickBooks said:"),
-        ({"status": 400, "code": "6140"}, "QB_6140", "QuickBooks refused the export. QuickBooks said:"),
-        ({"status": 200, "code": "6000"}, "QB_6000", "QuickBooks refused the export. QuickBooks said:"),
+        (
+            {"status": 400, "code": "6000"},
+            "QB_6000",
+            "QuickBooks refused the export. QuickBooks said:",
+        ),
+        (
+            {"status": 400, "code": "2010"},
+            "QB_2010",
+            "QuickBooks refused the export. QuickBooks said:",
+        ),
+        (
+            {"status": 400, "code": "2020"},
+            "QB_2020",
+            "QuickBooks refused the export. QuickBooks said:",
+        ),
+        (
+            {"status": 400, "code": "2050"},
+            "QB_2050",
+            "QuickBooks refused the export. QuickBooks said:",
+        ),
+        (
+            {"status": 400, "code": "6140"},
+            "QB_6140",
+            "QuickBooks refused the export. QuickBooks said:",
+        ),
+        (
+            {"status": 200, "code": "6000"},
+            "QB_6000",
+            "QuickBooks refused the export. QuickBooks said:",
+        ),
     ],
 )
-def test_faults_that_need_a_person_fail_at_once_with_what_to_do(harness, emulator, fault, code, words):
+def test_faults_that_need_a_person_fail_at_once_with_what_to_do(
+    harness, emulator, fault, code, words
+):
     _warm_up(harness)
     build = journal_build()
     harness.submit(build)
@@ -156,7 +251,11 @@ def test_faults_that_need_a_person_fail_at_once_with_what_to_do(harness, emulato
     assert row.scheduled_retries == 0
     assert len(ledger(emulator, JOURNAL)) == 1  # only the warm-up's
     status = harness.statuses()[-1]
-    assert status["error"] == {"code": code, "message": row.error_message, "retryable": False}
+    assert status["error"] == {
+        "code": code,
+        "message": row.error_message,
+        "retryable": False,
+    }
 
 
 def _warm_up(harness: Harness) -> None:
@@ -199,14 +298,36 @@ def test_edition_without_inventory_says_synced_mode_needs_plus(harness, emulator
 @pytest.mark.parametrize(
     ("build_kwargs", "control", "code", "words"),
     [
-        ({"item": "30"}, {}, "ITEMS_INVALID", "whose inventory start date in QuickBooks is 2027-01-01"),
+        (
+            {"item": "30"},
+            {},
+            "ITEMS_INVALID",
+            "whose inventory start date in QuickBooks is 2027-01-01",
+        ),
         ({"item": "40"}, {}, "ITEMS_INVALID", "of type Service, not Inventory"),
-        ({"item": "99"}, {}, "ITEMS_INVALID", "linked to item 99, which does not exist or is inactive"),
-        ({}, {"deactivate": {"items": ["11"]}}, "ITEMS_INVALID", "linked to item 11, which does not exist or is inactive"),
-        ({}, {"deactivate": {"accounts": ["80"]}}, "ACCOUNT_INVALID", "the COGS account (account 80)"),
+        (
+            {"item": "99"},
+            {},
+            "ITEMS_INVALID",
+            "linked to item 99, which does not exist or is inactive",
+        ),
+        (
+            {},
+            {"deactivate": {"items": ["11"]}},
+            "ITEMS_INVALID",
+            "linked to item 11, which does not exist or is inactive",
+        ),
+        (
+            {},
+            {"deactivate": {"accounts": ["80"]}},
+            "ACCOUNT_INVALID",
+            "the COGS account (account 80)",
+        ),
     ],
 )
-def test_references_are_checked_before_anything_is_posted(harness, emulator, build_kwargs, control, code, words):
+def test_references_are_checked_before_anything_is_posted(
+    harness, emulator, build_kwargs, control, code, words
+):
     if control:
         emulator.control(SYNCED, **control)
     build = synced_build(**build_kwargs)
@@ -227,12 +348,17 @@ def test_offset_account_that_is_an_items_asset_account_is_refused(emulator, tmp_
         harness.drain()
         row = harness.export(build["build_id"])
         assert row.error_code == "OFFSET_IS_ASSET_ACCOUNT"
-        assert "COGS account (account 82) is the inventory asset account of Frame, Scooter" in row.error_message
+        assert (
+            "COGS account (account 82) is the inventory asset account of Frame, Scooter"
+            in row.error_message
+        )
     finally:
         harness.close()
 
 
-def test_revoked_connection_fails_with_reconnect_and_marks_it_expired(harness, emulator):
+def test_revoked_connection_fails_with_reconnect_and_marks_it_expired(
+    harness, emulator
+):
     emulator.control(JOURNAL, revoke=True)
     build = journal_build()
     harness.submit(build)
@@ -263,10 +389,18 @@ def test_tokens_that_expire_and_rotate_mid_run_lose_nothing(emulator, tmp_path):
         emulator_short.stop()
 
 
-def test_values_no_rule_foresaw_fail_their_export_and_the_rest_goes_on(harness, emulator):
-    huge = event(tenant_id="synced", components=[line("c1", "99999999999999.9999", "5", "11")],
-                 finished_good=line("fg", "1", "0", "20"))
-    costly = event(tenant_id="journal", components=[line("c1", "99999999999999.9999", "99999999999999.999999", None)])
+def test_values_no_rule_foresaw_fail_their_export_and_the_rest_goes_on(
+    harness, emulator
+):
+    huge = event(
+        tenant_id="synced",
+        components=[line("c1", "99999999999999.9999", "5", "11")],
+        finished_good=line("fg", "1", "0", "20"),
+    )
+    costly = event(
+        tenant_id="journal",
+        components=[line("c1", "99999999999999.9999", "99999999999999.999999", None)],
+    )
     normal = journal_build()
     harness.submit(huge, costly, normal)
     harness.drain()
@@ -283,7 +417,10 @@ def test_a_journal_entry_of_zero_is_not_needed(harness, emulator):
     harness.submit(free)
     harness.drain()
     row = harness.export(free["build_id"])
-    assert (row.state, row.error_message) == ("NOT_EXPORTED", "its cost rounds to 0.00: no journal entry is needed")
+    assert (row.state, row.error_message) == (
+        "NOT_EXPORTED",
+        "its cost rounds to 0.00: no journal entry is needed",
+    )
     assert ledger(emulator, JOURNAL) == []
 
 
@@ -293,15 +430,27 @@ def test_a_build_costed_in_another_currency_is_not_booked(harness, emulator):
     harness.drain()
     row = harness.export(euros["build_id"])
     assert (row.state, row.error_code) == ("FAILED", "CURRENCY_MISMATCH")
-    assert "costed in EUR, but the QuickBooks company's home currency is USD" in row.error_message
+    assert (
+        "costed in EUR, but the QuickBooks company's home currency is USD"
+        in row.error_message
+    )
     assert ledger(emulator, JOURNAL) == []
 
 
 def test_pending_export_counts_even_when_upstream_clocks_disagree(harness, emulator):
     build = journal_build()
-    executed = {**build, "event_id": "00000000-0000-4000-8000-000000000001", "status": "EXECUTED",
-                "ready_at": None, "occurred_at": "2026-03-01T12:00:00.500Z"}
-    pending = {**build, "occurred_at": "2026-03-01T12:00:00.400Z", "ready_at": "2026-03-01T12:00:00.400Z"}
+    executed = {
+        **build,
+        "event_id": "00000000-0000-4000-8000-000000000001",
+        "status": "EXECUTED",
+        "ready_at": None,
+        "occurred_at": "2026-03-01T12:00:00.500Z",
+    }
+    pending = {
+        **build,
+        "occurred_at": "2026-03-01T12:00:00.400Z",
+        "ready_at": "2026-03-01T12:00:00.400Z",
+    }
     harness.submit(executed, pending)
     harness.drain()
     assert harness.export(build["build_id"]).state == "SYNCED"
@@ -317,7 +466,10 @@ def test_implausible_times_are_dead_lettered_not_exported(harness, emulator, rea
     harness.submit(build)
     assert harness.store.exports([build["build_id"]]) == []
     [letter] = harness.dead_letters()
-    assert "is not a plausible time" in dict(letter.header_list())["dlt.error.message"].decode()
+    assert (
+        "is not a plausible time"
+        in dict(letter.header_list())["dlt.error.message"].decode()
+    )
 
 
 def test_a_dead_letter_too_large_for_kafka_is_cut_and_says_so(harness):

@@ -17,13 +17,18 @@ class FakeClock:
 
 
 def sent_in_any_window(stamps: list[float], window: float) -> int:
-    return max(sum(1 for t in stamps if start <= t < start + window) for start in stamps)
+    return max(
+        sum(1 for t in stamps if start <= t < start + window) for start in stamps
+    )
 
 
 def test_never_more_than_the_limits_in_any_rolling_window():
     clock = FakeClock()
-    limiter = CompanyRateLimiter(Limits(per_second=10, per_minute=500, batches_per_minute=40, slack_seconds=0),
-                                 clock=clock, sleep=clock.sleep)
+    limiter = CompanyRateLimiter(
+        Limits(per_second=10, per_minute=500, batches_per_minute=40, slack_seconds=0),
+        clock=clock,
+        sleep=clock.sleep,
+    )
     stamps = []
     for i in range(1200):
         limiter.acquire(batch=i % 10 == 0)

@@ -77,9 +77,9 @@ def _in_threads(*calls: Callable[[], Any]) -> list[Any]:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), (
-        "a worker is still waiting after 60 s"
-    )
+    assert not any(
+        t.is_alive() for t in threads
+    ), "a worker is still waiting after 60 s"
     if errors:
         raise errors[0]
     return results
@@ -184,9 +184,9 @@ def test_two_workers_refresh_a_company_once(database_url, token_key, workers):
     one, other = _in_threads(refresh(first), refresh(second))
 
     assert exchanged == ["RT-1"], "exactly one exchange, with the stored refresh token"
-    assert max(entered) < finished[0], (
-        "the second worker asked while the first exchanged"
-    )
+    assert (
+        max(entered) < finished[0]
+    ), "the second worker asked while the first exchanged"
     assert one == other == Tokens("RT-2", "AT-fresh", one.access_expires_at)
     assert first.load_tokens(TENANT) == one
 
@@ -257,9 +257,9 @@ def test_due_exports_are_claimed_in_next_attempt_order_with_aware_times(store):
         assert lease_until == now + lease and lease_until > datetime.now(UTC)
         if _on_postgresql(store):
             assert claimed.next_attempt_at is not None
-            assert claimed.next_attempt_at.tzinfo is not None, (
-                "PostgreSQL keeps the zone"
-            )
+            assert (
+                claimed.next_attempt_at.tzinfo is not None
+            ), "PostgreSQL keeps the zone"
 
     assert store.claim_due(TENANT, now, 10, "worker-b", lease) == []
     later = now + lease + timedelta(seconds=1)
@@ -331,15 +331,20 @@ def test_creating_the_schema_again_keeps_the_data(store, database_url, token_key
     assert again.load_tokens(TENANT) == Tokens("RT-kept")
 
 
-def test_processes_starting_together_on_an_empty_database_all_open_it(database_url, token_key):
+def test_processes_starting_together_on_an_empty_database_all_open_it(
+    database_url, token_key
+):
     script = (
         "import sys\n"
         "from consumer.store import Store, TokenCipher\n"
         "Store(sys.argv[1], TokenCipher(sys.argv[2])).create_schema()\n"
     )
     starts = [
-        subprocess.Popen([sys.executable, "-c", script, database_url, token_key],
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", script, database_url, token_key],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(4)
     ]
     errors = [p.communicate(timeout=60)[1] for p in starts]

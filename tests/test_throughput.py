@@ -17,12 +17,22 @@ pytestmark = pytest.mark.broker
 BUILDS = int(os.environ.get("THROUGHPUT_BUILDS", "2000"))
 
 
-def test_two_thousand_builds_for_one_company_cause_no_throttling(kafka_bootstrap, tmp_path, capsys):
-    with Emulator(_seed()) as emulator:  # QuickBooks' limits: 10/s, 500/min, 40 batches/min
+def test_two_thousand_builds_for_one_company_cause_no_throttling(
+    kafka_bootstrap, tmp_path, capsys
+):
+    with Emulator(
+        _seed()
+    ) as emulator:  # QuickBooks' limits: 10/s, 500/min, 40 batches/min
         pipeline = Pipeline.start(kafka_bootstrap, emulator, tmp_path, TENANTS)
-        builds = [event(tenant_id="synced-co", components=[line("c", "1", "2", "11"), line("d", "0.5", "3", "12")],
-                        finished_good=line("fg", "1", "0", "20"), build_number=f"B-{n}")
-                  for n in range(BUILDS)]
+        builds = [
+            event(
+                tenant_id="synced-co",
+                components=[line("c", "1", "2", "11"), line("d", "0.5", "3", "12")],
+                finished_good=line("fg", "1", "0", "20"),
+                build_number=f"B-{n}",
+            )
+            for n in range(BUILDS)
+        ]
         pipeline.publish(builds)
 
         started = time.monotonic()
@@ -35,6 +45,8 @@ def test_two_thousand_builds_for_one_company_cause_no_throttling(kafka_bootstrap
         assert len(pipeline.transactions(SYNCED_REALM)) == BUILDS
         assert stats["throttled"] == 0
         with capsys.disabled():
-            print(f"\n[throughput] {BUILDS} builds for one company in {elapsed:.1f} s = "
-                  f"{BUILDS / elapsed * 60:.0f} builds/min; {stats['requests']} requests "
-                  f"({stats['batches']} batches), {stats['throttled']} answered 429")
+            print(
+                f"\n[throughput] {BUILDS} builds for one company in {elapsed:.1f} s = "
+                f"{BUILDS / elapsed * 60:.0f} builds/min; {stats['requests']} requests "
+                f"({stats['batches']} batches), {stats['throttled']} answered 429"
+            )

@@ -21,7 +21,11 @@ ID = "1a2b3c4d-5e6f-4a1b-8c2d-000000000001"
         (None, "PENDING_EXPORT", (BUILD,)),
         (APPROVED, "PENDING_EXPORT", (BUILD,)),
         (rejected("TOTAL_LOSS"), "PENDING_EXPORT", (WASTE,)),
-        (rejected("PARTIAL_LOSS", [{"product_id": "c1", "quantity": "1"}]), "PENDING_EXPORT", (WASTE,)),
+        (
+            rejected("PARTIAL_LOSS", [{"product_id": "c1", "quantity": "1"}]),
+            "PENDING_EXPORT",
+            (WASTE,),
+        ),
         (rejected("FULL_RECOVERY"), "PENDING_EXPORT", ()),
         (rejected("FULL_RECOVERY"), "REJECTED", ()),
         (APPROVED, "APPROVED", ()),
@@ -50,7 +54,11 @@ def test_reference_is_first_eight_hex_digits_upper_case(build_id, kind, expected
 @pytest.mark.parametrize(
     ("components", "fg", "expected_lines"),
     [
-        ([line("c1", "2", "10")], line("fg", "1", "0"), [("item-c1", "-2"), ("item-fg", "1")]),
+        (
+            [line("c1", "2", "10")],
+            line("fg", "1", "0"),
+            [("item-c1", "-2"), ("item-fg", "1")],
+        ),
         (
             [line("c1", "2.5", "1"), line("c2", "0.0001", "3")],
             line("fg", "3", "0"),
@@ -59,9 +67,13 @@ def test_reference_is_first_eight_hex_digits_upper_case(build_id, kind, expected
     ],
 )
 def test_synced_build_adjustment_lines(components, fg, expected_lines):
-    request = translate.translate(build(components=components, finished_good=fg, build_id=ID), synced(), BUILD)
+    request = translate.translate(
+        build(components=components, finished_good=fg, build_id=ID), synced(), BUILD
+    )
     assert isinstance(request, InventoryAdjustmentRequest)
-    assert [(x.item_id, x.qty_diff) for x in request.lines] == [(i, Decimal(q)) for i, q in expected_lines]
+    assert [(x.item_id, x.qty_diff) for x in request.lines] == [
+        (i, Decimal(q)) for i, q in expected_lines
+    ]
     assert request.adjust_account_id == "80"
     assert request.reference == "PSB-1A2B3C4D"
     assert ID in request.private_note
@@ -70,8 +82,18 @@ def test_synced_build_adjustment_lines(components, fg, expected_lines):
 @pytest.mark.parametrize(
     ("qa", "settings", "expected_lines", "account"),
     [
-        (rejected("TOTAL_LOSS"), synced(waste_account_id="81"), [("item-c1", "-2"), ("item-c2", "-4")], "81"),
-        (rejected("TOTAL_LOSS"), synced(), [("item-c1", "-2"), ("item-c2", "-4")], "80"),
+        (
+            rejected("TOTAL_LOSS"),
+            synced(waste_account_id="81"),
+            [("item-c1", "-2"), ("item-c2", "-4")],
+            "81",
+        ),
+        (
+            rejected("TOTAL_LOSS"),
+            synced(),
+            [("item-c1", "-2"), ("item-c2", "-4")],
+            "80",
+        ),
         (
             rejected("PARTIAL_LOSS", [{"product_id": "c2", "quantity": "1.5"}]),
             synced(waste_account_id="81"),
@@ -82,9 +104,13 @@ def test_synced_build_adjustment_lines(components, fg, expected_lines):
 )
 def test_synced_waste_adjustment(qa, settings, expected_lines, account):
     components = [line("c1", "2", "10"), line("c2", "4", "1.25")]
-    request = translate.translate(build(components=components, qa=qa, build_id=ID), settings, WASTE)
+    request = translate.translate(
+        build(components=components, qa=qa, build_id=ID), settings, WASTE
+    )
     assert isinstance(request, InventoryAdjustmentRequest)
-    assert [(x.item_id, x.qty_diff) for x in request.lines] == [(i, Decimal(q)) for i, q in expected_lines]
+    assert [(x.item_id, x.qty_diff) for x in request.lines] == [
+        (i, Decimal(q)) for i, q in expected_lines
+    ]
     assert request.adjust_account_id == account
     assert request.reference == "PSB-1A2B3C4D-W"
 
@@ -93,17 +119,32 @@ def test_synced_waste_adjustment(qa, settings, expected_lines, account):
     ("components", "cost_lines", "expected_total"),
     [
         ([line("c1", "2", "10")], [], "20.00"),
-        # Per-line rounding, half up, before summing: 0.005 -> 0.01 on each of three lines.
-        ([line("a", "1", "0.005"), line("b", "1", "0.005"), line("c", "1", "0.005")], [], "0.03"),
+        # Per-line rounding, half up, before summing: 0.005 -> 0.01 on all three lines.
+        (
+            [line("a", "1", "0.005"), line("b", "1", "0.005"), line("c", "1", "0.005")],
+            [],
+            "0.03",
+        ),
         ([line("c1", "3", "3.3333")], [{"kind": "LABOR", "amount": "10.125"}], "20.13"),
-        ([line("c1", "1.5", "96.40"), line("c2", "0.3", "31.90")], [{"kind": "OTHER", "amount": "8.5"}], "162.67"),
+        (
+            [line("c1", "1.5", "96.40"), line("c2", "0.3", "31.90")],
+            [{"kind": "OTHER", "amount": "8.5"}],
+            "162.67",
+        ),
     ],
 )
-def test_partsemble_only_journal_entry_balances_to_the_cent(components, cost_lines, expected_total):
-    request = translate.translate(build(components=components, cost_lines=cost_lines), partsemble_only(), BUILD)
+def test_partsemble_only_journal_entry_balances_to_the_cent(
+    components, cost_lines, expected_total
+):
+    request = translate.translate(
+        build(components=components, cost_lines=cost_lines), partsemble_only(), BUILD
+    )
     assert isinstance(request, JournalEntryRequest)
     assert request.total("Debit") == request.total("Credit") == Decimal(expected_total)
-    assert [(x.posting_type, x.account_id) for x in request.lines] == [("Debit", "90"), ("Credit", "91")]
+    assert [(x.posting_type, x.account_id) for x in request.lines] == [
+        ("Debit", "90"),
+        ("Credit", "91"),
+    ]
     assert all(x.amount == x.amount.quantize(Decimal("0.01")) for x in request.lines)
 
 
@@ -112,13 +153,22 @@ def test_partsemble_only_journal_entry_balances_to_the_cent(components, cost_lin
     [
         (rejected("TOTAL_LOSS"), partsemble_only(waste_account_id="92"), "92", "25.00"),
         (rejected("TOTAL_LOSS"), partsemble_only(), "90", "25.00"),
-        (rejected("PARTIAL_LOSS", [{"product_id": "c2", "quantity": "1"}]), partsemble_only(), "90", "1.25"),
+        (
+            rejected("PARTIAL_LOSS", [{"product_id": "c2", "quantity": "1"}]),
+            partsemble_only(),
+            "90",
+            "1.25",
+        ),
     ],
 )
-def test_partsemble_only_waste_carries_material_cost_of_lost_components(qa, settings, debit, amount):
+def test_partsemble_only_waste_carries_material_cost_of_lost_components(
+    qa, settings, debit, amount
+):
     components = [line("c1", "2", "10"), line("c2", "4", "1.25")]
     labour = [{"kind": "LABOR", "amount": "50"}]
-    request = translate.translate(build(components=components, cost_lines=labour, qa=qa), settings, WASTE)
+    request = translate.translate(
+        build(components=components, cost_lines=labour, qa=qa), settings, WASTE
+    )
     assert isinstance(request, JournalEntryRequest)
     assert [(x.posting_type, x.account_id, x.amount) for x in request.lines] == [
         ("Debit", debit, Decimal(amount)),
@@ -135,19 +185,35 @@ def test_partsemble_only_waste_carries_material_cost_of_lost_components(qa, sett
         ("2026-12-31T23:59:59.999Z", "Pacific/Auckland", date(2027, 1, 1)),
     ],
 )
-def test_transaction_date_is_ready_date_in_company_timezone(ready_at, timezone, expected):
-    request = translate.translate(build(ready_at=ready_at), synced(timezone=timezone), BUILD)
+def test_transaction_date_is_ready_date_in_company_timezone(
+    ready_at, timezone, expected
+):
+    request = translate.translate(
+        build(ready_at=ready_at), synced(timezone=timezone), BUILD
+    )
     assert request.txn_date == expected
 
 
 @pytest.mark.parametrize(
     ("settings", "kind", "missing"),
     [
-        (synced(cogs_account_id=None), BUILD, ["COGS account (the offset account of build adjustments)"]),
+        (
+            synced(cogs_account_id=None),
+            BUILD,
+            ["COGS account (the offset account of build adjustments)"],
+        ),
         (synced(), WASTE, []),
         (partsemble_only(build_debit_account_id=None), BUILD, ["build debit account"]),
-        (partsemble_only(build_credit_account_id=None), WASTE, ["build credit account"]),
-        (partsemble_only(build_debit_account_id=None, waste_account_id="92"), WASTE, []),
+        (
+            partsemble_only(build_credit_account_id=None),
+            WASTE,
+            ["build credit account"],
+        ),
+        (
+            partsemble_only(build_debit_account_id=None, waste_account_id="92"),
+            WASTE,
+            [],
+        ),
         (
             partsemble_only(build_debit_account_id=None),
             WASTE,
@@ -160,6 +226,10 @@ def test_missing_settings_name_the_setting(settings, kind, missing):
 
 
 def test_unlinked_products_are_listed_for_synced_exports():
-    components = [line("c1", "1", "1"), line("c2", "1", "1", item=None), line("c3", "1", "1", item="  ")]
+    components = [
+        line("c1", "1", "1"),
+        line("c2", "1", "1", item=None),
+        line("c3", "1", "1", item="  "),
+    ]
     unlinked = translate.unlinked_products(build(components=components), BUILD)
     assert [p.sku for p in unlinked] == ["C2", "C3"]

@@ -11,19 +11,43 @@ from tests.builders import APPROVED, build, line, rejected
 @pytest.mark.parametrize(
     ("kwargs", "reason"),
     [
-        ({"components": [line("c1", "-1", "1")]}, r"components\[0\].quantity must be positive"),
+        (
+            {"components": [line("c1", "-1", "1")]},
+            r"components\[0\].quantity must be positive",
+        ),
         ({"components": [line("c1", "0", "1")]}, "must be positive"),
         ({"components": [line("c1", "1", "-0.01")]}, "unit_cost must not be negative"),
         ({"components": []}, "at least one component"),
-        ({"finished_good": line("fg", "0", "0")}, "finished_good.quantity must be positive"),
-        ({"cost_lines": [{"kind": "LABOR", "amount": "-5"}]}, "amount must not be negative"),
+        (
+            {"finished_good": line("fg", "0", "0")},
+            "finished_good.quantity must be positive",
+        ),
+        (
+            {"cost_lines": [{"kind": "LABOR", "amount": "-5"}]},
+            "amount must not be negative",
+        ),
         ({"ready_at": None}, "needs ready_at"),
-        ({"qa": {**APPROVED, "recovery_mode": "TOTAL_LOSS"}}, "approved build has no recovery mode"),
-        ({"qa": {**rejected("TOTAL_LOSS"), "recovery_mode": None}}, "needs qa.recovery_mode"),
+        (
+            {"qa": {**APPROVED, "recovery_mode": "TOTAL_LOSS"}},
+            "approved build has no recovery mode",
+        ),
+        (
+            {"qa": {**rejected("TOTAL_LOSS"), "recovery_mode": None}},
+            "needs qa.recovery_mode",
+        ),
         ({"qa": rejected("PARTIAL_LOSS")}, "partial loss needs qa.lost"),
-        ({"qa": rejected("PARTIAL_LOSS", [{"product_id": "zz", "quantity": "1"}])}, "did not consume"),
-        ({"qa": rejected("PARTIAL_LOSS", [{"product_id": "c1", "quantity": "3"}])}, "more than the"),
-        ({"qa": rejected("TOTAL_LOSS", [{"product_id": "c1", "quantity": "1"}])}, "only for PARTIAL_LOSS"),
+        (
+            {"qa": rejected("PARTIAL_LOSS", [{"product_id": "zz", "quantity": "1"}])},
+            "did not consume",
+        ),
+        (
+            {"qa": rejected("PARTIAL_LOSS", [{"product_id": "c1", "quantity": "3"}])},
+            "more than the",
+        ),
+        (
+            {"qa": rejected("TOTAL_LOSS", [{"product_id": "c1", "quantity": "1"}])},
+            "only for PARTIAL_LOSS",
+        ),
         ({"tenant_id": "   "}, "tenant_id is empty"),
         ({"components": [line("c1", "1", "1", sku="S" * 201)]}, "at most 200"),
     ],
