@@ -31,6 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(args.log_level or ("WARNING" if args.handler is _demo else "INFO"))
     try:
         return int(args.handler(args) or 0)
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): nothing more to say to it.
+        sys.stderr.close()
+        return 0
     except ConfigurationError as exc:
         print(f"build-export: {exc}", file=sys.stderr)
         return 2
@@ -70,7 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     produce.add_argument("--topic", help="topic (default: the build events topic)")
     produce.add_argument(
         "--schema",
-        choices=["BuildStatusChanged", "ExportCommand", "ExportStatusChanged"],
+        choices=[
+            "BuildStatusChanged",
+            "ExportCommand",
+            "ExportStatusChanged",
+            "TenantSettingsChanged",
+        ],
         help="record type of every line (default: guessed from the fields)",
     )
     produce.set_defaults(handler=_produce)
@@ -372,6 +381,10 @@ def _export_or_retry(args: argparse.Namespace) -> int:
     from consumer import kafka_clients, operator
     from consumer.runner import bootstrap, open_store
 
+    if getattr(args, "code", None) and not args.select_all:
+        raise ConfigurationError(
+            "--code selects among all failed builds: add --all and --tenant"
+        )
     if not args.builds and not args.select_all:
         raise ConfigurationError(
             f"name builds to {args.action.lower()}, or use --all with --tenant"
@@ -440,8 +453,12 @@ def _status(args: argparse.Namespace) -> int:
     rows = operator.status_rows(
         open_store(_config(args)), args.builds, args.tenant, args.status
     )
+    known = {r["build"] for r in rows} | {r["build_id"] for r in rows}
+    unknown = [b for b in args.builds if b not in known]
+    for name in unknown:
+        print(f"{name}: unknown build", file=sys.stderr)
     print(operator.render_status(rows, args.json))
-    return 0 if rows or not args.builds else 1
+    return 1 if unknown else 0
 
 
 if __name__ == "__main__":

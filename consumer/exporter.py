@@ -21,15 +21,16 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from consumer import prerequisites, translate
 from consumer.connections import Connections
 from consumer.errors import ExportFailure, NeedsPerson, Rejected, RetryLater, Throttled
 from consumer.failures import explain
-from consumer.faults import classify
+from consumer.faults import Action, classify
 from consumer.model import (
     AccountingRequest,
     Build,
@@ -39,6 +40,7 @@ from consumer.model import (
 )
 from consumer.qbo_entities import to_entity
 from consumer.quickbooks_client import (
+    DEFAULT_THROTTLE_WAIT,
     CompanyConnection,
     QuickBooksRefused,
     escape_query_value,
@@ -96,7 +98,7 @@ class ExportWorker:
         connections: Connections,
         recorder: Recorder,
         policy: RetryPolicy = DEFAULT_RETRY_POLICY,
-        max_workers: int = 4,
+        max_workers: int = 16,
     ) -> None:
         self._store = store
         self._connections = connections
@@ -139,24 +141,31 @@ class ExportWorker:
     # -- one company ------------------------------------------------------------------
 
     def _run_company(self, tenant_id: str, company: _Company) -> None:
+        """One chunk of a company's due exports; the next chunk waits for the next
+        round, so a slow company never keeps a worker from the others for long."""
         try:
-            while time.monotonic() >= company.paused_until:
-                rows = self._store.claim_due(
-                    tenant_id, self._recorder.clock(), BATCH_SIZE, self._owner, LEASE
+            rows = self._store.claim_due(
+                tenant_id, self._recorder.clock(), BATCH_SIZE, self._owner, LEASE
+            )
+            if not rows:
+                return
+            try:
+                self._run_chunk(tenant_id, company, rows)
+            except OperationalError:
+                # The database is away: the exports keep their state and their lease
+                # runs out, after which they are posted (or looked up) again.
+                log.warning(
+                    "database unavailable; exports of %s wait",
+                    tenant_id,
+                    extra={"tenant": tenant_id},
                 )
-                if not rows:
-                    return
-                try:
-                    self._run_chunk(tenant_id, company, rows)
-                except (
-                    Exception
-                ) as exc:  # a defect: fail these exports, not the service
-                    log.exception(
-                        "exports of %s failed unexpectedly",
-                        tenant_id,
-                        extra={"tenant": tenant_id},
-                    )
-                    self._fail_unexpectedly(rows, exc)
+            except Exception as exc:  # a defect: fail these exports, not the service
+                log.exception(
+                    "exports of %s failed unexpectedly",
+                    tenant_id,
+                    extra={"tenant": tenant_id},
+                )
+                self._fail_unexpectedly(rows, exc)
         except Exception:
             log.exception(
                 "export worker of %s stopped unexpectedly",
@@ -206,6 +215,7 @@ class ExportWorker:
                 pending = self._adopt_earlier_posts(pending, connection)
                 self._mark_posting(pending)
                 self._post(pending, connection)
+                self._review(pending, connection, company)
         except Throttled as exc:
             company.paused_until = time.monotonic() + exc.retry_after
             log.warning(
@@ -379,6 +389,27 @@ class ExportWorker:
             assert job.request is not None
             job.outcome = _batch_outcome(answers.get(str(number)), job.request)
 
+    def _review(
+        self, jobs: list[_Job], connection: CompanyConnection, company: _Company
+    ) -> None:
+        """What single answers in a batch ask of the whole company."""
+        throttled = [j for j in jobs if isinstance(j.outcome, Throttled)]
+        if throttled:
+            wait_for = max(cast(Throttled, j.outcome).retry_after for j in throttled)
+            company.paused_until = time.monotonic() + wait_for
+            self._reschedule(throttled, wait_for, count=False)
+            for job in throttled:
+                job.outcome = None
+        for job in jobs:
+            code = job.outcome.code if isinstance(job.outcome, ExportFailure) else None
+            if code in ("QB_610", "QB_2500"):
+                company.references.forget()  # what was checked has changed since
+            if code == "QB_6140" and job.request is not None:
+                # A duplicate document number may be this very export, posted before.
+                found = _find_posted(connection, job.request, job.build_id)
+                if found:
+                    job.outcome = (job.request.transaction_type, found)
+
     # -- outcomes ---------------------------------------------------------------------
 
     def _reschedule(self, jobs: list[_Job], delay: float, count: bool) -> None:
@@ -423,7 +454,7 @@ class ExportWorker:
                         row.scheduled_retries += 1
                         row.lease_owner = row.lease_until = None
                         log.warning(
-                            "%s: %s; retry %d in %.0f s",
+                            "%s: %s Retry %d in %.0f s.",
                             row.reference,
                             outcome.message,
                             row.scheduled_retries,
@@ -475,6 +506,12 @@ def _batch_outcome(
         return RetryLater("QB_BATCH", "QuickBooks' batch reply left this export out.")
     if "Fault" in answer:
         fault = classify(400, json.dumps({"Fault": answer["Fault"]}))
+        if fault.action is Action.THROTTLED:
+            return Throttled(DEFAULT_THROTTLE_WAIT)
+        if fault.action is Action.REFRESH_TOKEN:
+            return RetryLater(
+                f"QB_{fault.code}", "QuickBooks refused the access token."
+            )
         return explain(fault, request)
     created = answer.get(request.transaction_type) or {}
     return (request.transaction_type, str(created.get("Id")))

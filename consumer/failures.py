@@ -15,6 +15,13 @@ _NO_INVENTORY = re.compile(
 
 
 def explain(fault: Fault, request: AccountingRequest | None = None) -> ExportFailure:
+    if fault.code == "APP_CREDENTIALS":
+        return NeedsPerson(
+            "APP_CREDENTIALS",
+            "Intuit refused the app's own credentials: check QBO_CLIENT_ID and "
+            "QBO_CLIENT_SECRET, then retry the export. The companies' connections are "
+            "unchanged.",
+        )
     if fault.code == "CONNECTION_EXPIRED" or fault.action is Action.REFRESH_TOKEN:
         return NeedsPerson(
             "CONNECTION_EXPIRED",

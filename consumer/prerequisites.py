@@ -145,9 +145,8 @@ def _check_items(
     if problems:
         raise NeedsPerson(
             "ITEMS_INVALID",
-            "Link these products to active QuickBooks inventory items, then retry: "
-            + "; ".join(dict.fromkeys(problems))
-            + ".",
+            "Fix these products' QuickBooks items (link each to an active inventory "
+            "item), then retry: " + "; ".join(dict.fromkeys(problems)) + ".",
         )
     if offset_used_as_asset:
         setting = _setting_naming(settings, request.adjust_account_id)

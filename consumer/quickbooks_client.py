@@ -212,7 +212,8 @@ class CompanyConnection:
             except _Transient as exc:
                 raise RetryLater(
                     f"QB_{exc.fault.code}",
-                    f"QuickBooks did not answer in time ({exc.fault.text}).",
+                    "QuickBooks could not be reached or answered with a server "
+                    f"error ({exc.fault.text.rstrip('.')}).",
                 ) from None
 
     def _with_refresh(self, operation: Callable[[ExportClient], T], batch: bool) -> T:
@@ -334,6 +335,18 @@ class CompanyConnection:
         try:
             auth.refresh(refresh_token=refresh_token)
         except AuthClientError as exc:
+            if _bad_client(exc):
+                # The app's own credentials are wrong: no company's connection is at
+                # fault, so none is marked expired.
+                log.error("Intuit refused the app's credentials (invalid_client)")
+                raise _CallFailed(
+                    Fault(
+                        Action.NEEDS_PERSON,
+                        exc.status_code,
+                        "APP_CREDENTIALS",
+                        "invalid_client",
+                    )
+                ) from None
             if exc.status_code in (400, 401):
                 return None
             raise _Transient(
@@ -355,6 +368,13 @@ class CompanyConnection:
                 datetime.now(UTC), float(auth.expires_in or 3600)
             ),
         )
+
+
+def _bad_client(exc: AuthClientError) -> bool:
+    try:
+        return bool(exc.response.json().get("error") == "invalid_client")
+    except (AttributeError, ValueError):
+        return False
 
 
 def _retry_after(response: requests.Response | None, default: float) -> float:

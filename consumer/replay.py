@@ -117,6 +117,7 @@ class Replayer:
         self._store = store
         self._producer = producer
         self._commands_topic = commands_topic
+        self._retried: set[str] = set()  # builds already retried in this replay
 
     def replay(
         self,
@@ -125,6 +126,7 @@ class Replayer:
         show_progress: bool = False,
     ) -> Summary:
         summary = Summary(matched=len(letters))
+        self._retried.clear()
         for done, letter in enumerate(letters, 1):
             self._one(letter, dry_run, summary)
             if show_progress:
@@ -168,6 +170,11 @@ class Replayer:
             build_id = letter.headers.get("dlt.build", "")
             tenant = letter.headers.get("dlt.tenant", "")
             rows = self._store.exports([build_id]) if build_id else []
+            if build_id in self._retried:
+                summary.skipped.append(
+                    f"{where}: {build_id} is retried already in this replay"
+                )
+                return None
             if not any(r.state == FAILED for r in rows):
                 states = (
                     ", ".join(f"{r.reference} is {r.state.lower()}" for r in rows)
@@ -176,6 +183,7 @@ class Replayer:
                 summary.skipped.append(f"{where}: {states}; nothing to retry")
                 return None
             summary.retried += 1
+            self._retried.add(build_id)
             return (
                 self._commands_topic,
                 build_id.encode(),

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from kafka import KafkaConsumer
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
+from sqlalchemy.exc import OperationalError
 
 from consumer import kafka_clients
 from consumer.config import Config
@@ -25,6 +26,9 @@ from consumer.store import Store, TokenCipher
 
 log = logging.getLogger(__name__)
 
+DATABASE_BACKOFF_SECONDS = 2
+# With --until-idle, idle time counts only once partitions are assigned (or after this).
+ASSIGNMENT_GRACE_SECONDS = 30.0
 # How long one loop lets the export workers run before polling again; far inside the
 # consumer's poll interval, so a slow company never gets the consumer expelled.
 WORK_SLICE_SECONDS = 0.5
@@ -76,14 +80,31 @@ def run(
     stopping: list[bool] = []
     previous = _on_signals(lambda *_: stopping.append(True))
     summary = RunSummary()
-    last_arrival = time.monotonic()
+    started = last_arrival = time.monotonic()
     try:
         while not stopping and not (should_stop and should_stop()):
-            arrived = _consume(consumer, service, relay, summary, stopping)
-            busy = worker.run_due(wait_seconds=WORK_SLICE_SECONDS)
-            summary.published += relay.flush()
-            if arrived or busy:
+            try:
+                arrived = _consume(consumer, service, relay, summary, stopping)
+                busy = worker.run_due(wait_seconds=WORK_SLICE_SECONDS)
+                summary.published += relay.flush()
+            except OperationalError as exc:
+                # The database is away: nothing was committed, and the messages in
+                # hand come again (see _consume). Wait, then carry on.
+                log.warning(
+                    "database unavailable (%s); retrying in %d s",
+                    type(exc.orig).__name__,
+                    DATABASE_BACKOFF_SECONDS,
+                )
+                time.sleep(DATABASE_BACKOFF_SECONDS)
+                continue
+            waiting_for_partitions = (
+                not consumer.assignment()
+                and time.monotonic() - started < ASSIGNMENT_GRACE_SECONDS
+            )
+            if arrived or busy or waiting_for_partitions:
                 last_arrival = time.monotonic() if arrived else last_arrival
+                if waiting_for_partitions:
+                    last_arrival = time.monotonic()
             elif (
                 until_idle is not None and time.monotonic() - last_arrival >= until_idle
             ):
@@ -111,16 +132,22 @@ def _consume(
         for record in records:
             if stopping:
                 break  # asked to stop: finish the message in hand, leave the rest
-            service.handle(
-                Inbound(
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    record.key,
-                    record.value,
-                    record.timestamp,
-                )
+            message = Inbound(
+                record.topic,
+                record.partition,
+                record.offset,
+                record.key,
+                record.value,
+                record.timestamp,
             )
+            try:
+                service.handle(message)
+            except OperationalError:
+                # Come back to this record once the database answers again.
+                consumer.seek(partition, record.offset)
+                if handled is not None:
+                    _commit(consumer, partition, handled + 1)
+                raise
             summary.messages += 1
             handled = record.offset
         summary.published += relay.flush()

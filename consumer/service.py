@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from consumer import codec, translate
@@ -40,7 +42,9 @@ from consumer.store import (
     ProcessedEvent,
     Store,
     as_utc,
+    mark_connection_in,
     outbox_row,
+    save_tenant_in,
 )
 from consumer.validate import (
     ExportCommand,
@@ -89,27 +93,40 @@ class ExportService:
         record: dict[str, object] = {}
         try:
             name, record = codec.decode(message.value or b"")
-            if name == BUILD_STATUS_CHANGED:
-                self._on_build_event(
-                    message, build_from_record(record), to_snapshot(record)
-                )
-            elif name == EXPORT_COMMAND:
-                self._on_command(message, command_from_record(record))
-            elif name == TENANT_SETTINGS_CHANGED:
-                self._on_settings(message, settings_from_record(record))
-            else:
-                short = name.rsplit(".", 1)[-1]
-                raise InvalidEvent(f"{short} records are not input of this service")
+            self._with_conflict_retries(lambda: self._dispatch(message, name, record))
         except InvalidInput as exc:
             self._dead_letter(message, exc, record)
         except (ArithmeticError, ValueError, TypeError, KeyError, DataError) as exc:
             # Values no rule foresaw (out-of-range dates and the like): the message can
             # never be processed, so it goes where people look, not into a crash loop.
-            self._dead_letter(
-                message,
-                InvalidEvent(f"unprocessable values: {type(exc).__name__}: {exc}"),
-                record,
-            )
+            reason = f"unprocessable values: {type(exc).__name__}: {str(exc)[:300]}"
+            self._dead_letter(message, InvalidEvent(reason), record)
+
+    def _dispatch(self, message: Inbound, name: str, record: dict[str, Any]) -> None:
+        if name == BUILD_STATUS_CHANGED:
+            build = build_from_record(record)
+            self._on_build_event(message, build, to_snapshot(record))
+        elif name == EXPORT_COMMAND:
+            self._on_command(message, command_from_record(record))
+        elif name == TENANT_SETTINGS_CHANGED:
+            self._on_settings(message, settings_from_record(record))
+        else:
+            short = name.rsplit(".", 1)[-1]
+            raise InvalidEvent(f"{short} records are not input of this service")
+
+    def _with_conflict_retries(self, work: Callable[[], None]) -> None:
+        # Another process may record the same build, or take the same reference, at the
+        # same moment; the transaction that lost the race runs again and sees theirs.
+        for attempt in range(3):
+            try:
+                work()
+                return
+            except IntegrityError as exc:
+                if attempt == 2:
+                    raise InvalidEvent(
+                        f"conflicts with what is recorded: {exc.orig}"
+                    ) from exc
+                log.warning("a concurrent change conflicted; trying the message again")
 
     # -- build events -----------------------------------------------------------------
 
@@ -165,6 +182,11 @@ class ExportService:
         an event of an earlier stage, or of the same stage but older, is stale, whatever
         the upstream clocks say."""
         row = s.get(BuildRow, build.build_id)
+        if row is not None and row.tenant_id != build.tenant_id:
+            raise InvalidEvent(
+                f"build id {build.build_id} already belongs to another company; "
+                "a build id names one build of one company"
+            )
         if row is not None:
             stored = _STAGE[BuildStatus(row.status)]
             stage = _STAGE[build.status]
@@ -191,7 +213,7 @@ class ExportService:
                 tenant_id=build.tenant_id,
                 build_number=build.build_number,
                 kind=ExportKind.BUILD.value,
-                reference=translate.reference(build.build_id, ExportKind.BUILD),
+                reference=_reference(s, build, ExportKind.BUILD),
                 state=NOT_EXPORTED,
                 attempt=0,
                 retryable=False,
@@ -239,7 +261,9 @@ class ExportService:
         row.request_id = str(uuid.uuid4())
         row.causation_id = causation_id
         row.error_code = row.error_message = None
-        row.posts = row.scheduled_retries = 0
+        # ``posts`` carries over: an earlier attempt's post may have reached QuickBooks
+        # with its answer lost, so the new attempt looks up the reference first.
+        row.scheduled_retries = 0
         row.next_attempt_at = self._recorder.clock()
         row.updated_at = self._recorder.clock()
 
@@ -292,13 +316,13 @@ class ExportService:
                     extra=ctx,
                 )
                 return
-        if not self._store.save_tenant(change.settings, change.occurred_at):
-            log.warning("settings older than the ones stored; skipped", extra=ctx)
-            return
-        if change.connection_status and change.connection_status != "CONNECTED":
-            self._store.mark_connection(
-                change.settings.tenant_id, change.connection_status
-            )
+            if not save_tenant_in(s, change.settings, change.occurred_at):
+                log.warning("settings older than the ones stored; skipped", extra=ctx)
+                return
+            if change.connection_status and change.connection_status != "CONNECTED":
+                mark_connection_in(
+                    s, change.settings.tenant_id, change.connection_status
+                )
         log.info("export settings of %s updated", change.settings.tenant_id, extra=ctx)
 
     # -- dead letters -----------------------------------------------------------------

@@ -299,29 +299,7 @@ class Store:
     ) -> bool:
         """Store a company's settings; False when settings decided later are stored."""
         with self.begin() as s:
-            row = s.get(TenantRow, settings.tenant_id) or TenantRow(
-                tenant_id=settings.tenant_id
-            )
-            stored_at = as_utc(row.settings_at)
-            if (
-                decided_at is not None
-                and stored_at is not None
-                and stored_at > decided_at
-            ):
-                return False
-            row.settings_at = decided_at or utcnow()
-            row.realm_id = settings.realm_id
-            row.inventory_mode = settings.inventory_mode.value
-            row.export_mode = settings.export_mode.value
-            row.cogs_account_id = settings.cogs_account_id
-            row.waste_account_id = settings.waste_account_id
-            row.build_debit_account_id = settings.build_debit_account_id
-            row.build_credit_account_id = settings.build_credit_account_id
-            row.timezone = settings.timezone
-            row.home_currency = settings.home_currency
-            row.updated_at = utcnow()
-            s.add(row)
-            return True
+            return save_tenant_in(s, settings, decided_at)
 
     def connect(self, tenant_id: str, realm_id: str, refresh_token: str) -> bool:
         """Store a connection: a refresh token granted for ``realm_id``. Returns False
@@ -415,11 +393,7 @@ class Store:
 
     def mark_connection(self, tenant_id: str, status: str) -> None:
         with self.begin() as s:
-            row = s.get(ConnectionRow, tenant_id)
-            if row is not None:
-                row.status = status
-                row.access_token = None
-                row.updated_at = utcnow()
+            mark_connection_in(s, tenant_id, status)
 
     # -- exports ----------------------------------------------------------------------
 
@@ -506,6 +480,39 @@ class Store:
         with self.begin() as s:
             for row in s.scalars(select(OutboxRow).where(OutboxRow.id.in_(ids))):
                 row.published_at = utcnow()
+
+
+def save_tenant_in(
+    s: Session, settings: TenantSettings, decided_at: datetime | None = None
+) -> bool:
+    """``Store.save_tenant`` inside a transaction the caller holds."""
+    row = s.get(TenantRow, settings.tenant_id) or TenantRow(
+        tenant_id=settings.tenant_id
+    )
+    stored_at = as_utc(row.settings_at)
+    if decided_at is not None and stored_at is not None and stored_at > decided_at:
+        return False
+    row.settings_at = decided_at or utcnow()
+    row.realm_id = settings.realm_id
+    row.inventory_mode = settings.inventory_mode.value
+    row.export_mode = settings.export_mode.value
+    row.cogs_account_id = settings.cogs_account_id
+    row.waste_account_id = settings.waste_account_id
+    row.build_debit_account_id = settings.build_debit_account_id
+    row.build_credit_account_id = settings.build_credit_account_id
+    row.timezone = settings.timezone
+    row.home_currency = settings.home_currency
+    row.updated_at = utcnow()
+    s.add(row)
+    return True
+
+
+def mark_connection_in(s: Session, tenant_id: str, status: str) -> None:
+    row = s.get(ConnectionRow, tenant_id)
+    if row is not None:
+        row.status = status
+        row.access_token = None
+        row.updated_at = utcnow()
 
 
 def _due(now: datetime) -> tuple[Any, ...]:

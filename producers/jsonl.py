@@ -16,12 +16,18 @@ from kafka import KafkaProducer
 
 from consumer import codec, jsonform
 from consumer.errors import ConfigurationError, InvalidEvent
-from consumer.schemas import BUILD_STATUS_CHANGED, EXPORT_COMMAND, EXPORT_STATUS_CHANGED
+from consumer.schemas import (
+    BUILD_STATUS_CHANGED,
+    EXPORT_COMMAND,
+    EXPORT_STATUS_CHANGED,
+    TENANT_SETTINGS_CHANGED,
+)
 
 SCHEMAS = {
     "BuildStatusChanged": BUILD_STATUS_CHANGED,
     "ExportCommand": EXPORT_COMMAND,
     "ExportStatusChanged": EXPORT_STATUS_CHANGED,
+    "TenantSettingsChanged": TENANT_SETTINGS_CHANGED,
 }
 
 
@@ -34,13 +40,16 @@ class Message:
 def record_type(data: dict[str, Any]) -> str:
     if "command_id" in data:
         return EXPORT_COMMAND
+    if "inventory_mode" in data:
+        return TENANT_SETTINGS_CHANGED
     if "reference" in data and "kind" in data:
         return EXPORT_STATUS_CHANGED
     return BUILD_STATUS_CHANGED
 
 
 def encode_json(data: Any, schema: str | None = None) -> Message:
-    """One JSON-form record as a keyed Avro message (key: the build id)."""
+    """One JSON-form record as a keyed Avro message (key: the build id, or the
+    company for its settings)."""
     if not isinstance(data, dict):
         raise InvalidEvent("expected a JSON object")
     name = SCHEMAS[schema] if schema else record_type(data)

@@ -5,6 +5,7 @@ a real SQLite database. For tests of QuickBooks' behaviour, which need no broker
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from consumer.emulator import Emulator
 from consumer.exporter import ExportWorker, RetryPolicy
 from consumer.quickbooks_client import QuickBooksApp
 from consumer.recording import SETTLED, Recorder
+from consumer.schemas import EXPORT_COMMAND
 from consumer.service import ExportService, Inbound
 from consumer.store import ExportRow, OutboxRow, Store, TokenCipher
 from tests.builders import avro_bytes
@@ -34,6 +36,7 @@ class Harness:
         tenant_document: dict[str, Any],
         policy: RetryPolicy = FAST_RETRIES,
         max_call_seconds: float = 3,
+        client_secret: str = APP["client_secret"],
     ) -> None:
         self.emulator = emulator
         self.store = Store(
@@ -44,7 +47,7 @@ class Harness:
         tenants.load_into(self.store, tenants.parse(tenant_document))
         self.app = app = QuickBooksApp(
             client_id=APP["client_id"],
-            client_secret=APP["client_secret"],
+            client_secret=client_secret,
             environment=emulator.discovery_url,
             api_url=emulator.api_url,
             timeout_seconds=2,
@@ -72,6 +75,22 @@ class Harness:
                     avro_bytes(event),
                 )
             )
+
+    def retry(self, event: dict[str, Any]) -> None:
+        """A RETRY command for the build of ``event``, as `build-export retry` sends."""
+        self._offset += 1
+        command = codec.encode(
+            EXPORT_COMMAND,
+            {
+                "command_id": str(uuid.uuid4()),
+                "occurred_at": datetime.now(UTC),
+                "tenant_id": event["tenant_id"],
+                "build_id": event["build_id"],
+                "action": "RETRY",
+                "requested_by": "test",
+            },
+        )
+        self.service.handle(Inbound("commands", 0, self._offset, None, command))
 
     def drain(self, timeout: float = 30) -> float:
         """Run due exports until every export is settled; returns the seconds taken."""

@@ -479,3 +479,91 @@ def test_a_dead_letter_too_large_for_kafka_is_cut_and_says_so(harness):
     headers = dict(letter.header_list())
     assert len(letter.value) == 512 * 1024
     assert int(headers["dlt.value.truncated-from"]) > 900_000
+
+
+def test_a_retry_after_an_answer_was_lost_adopts_the_earlier_transaction(
+    harness, emulator
+):
+    _warm_up(harness)  # so the next request is the build's post
+    build = journal_build()
+    harness.submit(build)
+    # The post goes through but its answer is lost; then QuickBooks stays down until
+    # the export gives up.
+    outage = [{"status": 503, "kind": "html"}] * 40
+    emulator.control(
+        JOURNAL,
+        fail_next=[{"kind": "timeout", "applied": True}, *outage],
+        timeout_seconds=3,
+    )
+    harness.drain(timeout=60)
+    failed = harness.export(build["build_id"])
+    assert (failed.state, failed.retryable) == ("FAILED", True)
+    [posted] = _naming(emulator, build)
+
+    emulator.control(JOURNAL, fail_next=[])
+    harness.retry(build)  # what `build-export retry` asks for
+    harness.drain()
+    retried = harness.export(build["build_id"])
+    assert (retried.state, retried.transaction_id) == ("SYNCED", posted["id"])
+    assert len(_naming(emulator, build)) == 1
+
+
+def _naming(emulator: Emulator, build: dict) -> list[dict]:
+    return [
+        t
+        for t in ledger(emulator, JOURNAL)
+        if build["build_id"] in t["body"]["PrivateNote"]
+    ]
+
+
+def test_a_wrong_client_secret_leaves_the_connections_alone(emulator, tmp_path):
+    harness = Harness(emulator, tmp_path, TENANTS, client_secret="rotated-by-mistake")
+    try:
+        build = journal_build()
+        harness.submit(build)
+        harness.drain()
+        row = harness.export(build["build_id"])
+        assert (row.state, row.error_code) == ("FAILED", "APP_CREDENTIALS")
+        assert "check QBO_CLIENT_ID and QBO_CLIENT_SECRET" in row.error_message
+        assert harness.store.connection_status("journal") == "CONNECTED"
+    finally:
+        harness.close()
+
+
+def test_a_colliding_reference_for_a_build_not_exported_takes_the_next_suffix(harness):
+    first = {**synced_build(), "build_id": "abcd1234-0000-4000-8000-000000000001"}
+    recovered = {
+        **synced_build(),
+        "build_id": "abcd1234-0000-4000-8000-000000000002",
+        "status": "REJECTED",
+        "ready_at": None,
+        "qa": {
+            "result": "REJECTED",
+            "reason": "OTHER",
+            "recovery_mode": "FULL_RECOVERY",
+            "lost": [],
+            "notes": None,
+        },
+    }
+    harness.submit(first, recovered)
+    harness.drain()
+    assert harness.export(first["build_id"]).reference == "PSB-ABCD1234"
+    assert harness.export(recovered["build_id"]).reference == "PSB-ABCD1234-2"
+
+
+def test_a_build_id_of_another_company_is_refused(harness, emulator):
+    build = journal_build()
+    harness.submit(build)
+    harness.drain()
+    intruder = {
+        **synced_build(),
+        "build_id": build["build_id"],
+        "event_id": "00000000-0000-4000-8000-00000000000a",
+    }
+    harness.submit(intruder)
+    [letter] = harness.dead_letters()
+    assert (
+        "already belongs to another company"
+        in dict(letter.header_list())["dlt.error.message"].decode()
+    )
+    assert harness.export(build["build_id"]).tenant_id == "journal"
