@@ -8,12 +8,14 @@ with what the emulator's ledger, the status topic and the database say.
 
 Modules, by responsibility:
 
-- ``scenario``: companies and builds with realistic lifecycles, and what each build
-  must become; ``expected``: that expectation as a JSON file the checker reads.
+- ``scenario`` and ``companies``: companies and builds with realistic lifecycles, and
+  what each build must become; ``expected``: that expectation as a JSON file.
 - ``malformed``: messages that must end on the dead-letter topic.
-- ``broker``, ``emulator``, ``consumers``: the processes the run owns.
-- ``faults``: the trouble each company's emulator serves.
+- ``stage``, ``broker``, ``emulator``, ``consumers``: the processes a run owns;
+  ``commands``: how they are started, on 127.0.0.1 only.
+- ``faults``: the trouble each company's emulator serves; ``weather``: when the killer
+  storms; ``monitor``: watching the run; ``coverage``: what the kills caught.
 - ``publisher``: waves of events to the builds topic.
 - ``checker``, ``reading``, ``figures``: the independent verdict.
-- ``run``: the command line that puts it together.
+- ``run`` and ``options``: the command line that puts it together.
 """

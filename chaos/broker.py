@@ -23,7 +23,9 @@ CANDIDATE_PORTS = (19392, 19592, 19692, 19792, 19892, 19992)
 
 
 def shared_home() -> Path:
-    return Path(os.environ.get("PARTSEMBLE_HOME") or DEFAULT_HOME).expanduser().resolve()
+    return (
+        Path(os.environ.get("PARTSEMBLE_HOME") or DEFAULT_HOME).expanduser().resolve()
+    )
 
 
 def link_jar_cache(home: Path) -> None:
@@ -41,7 +43,9 @@ def free_port_pair(candidates: tuple[int, ...] = CANDIDATE_PORTS) -> int:
     for port in candidates:
         if _free(port) and _free(port + 1):
             return port
-    raise RuntimeError(f"no free port pair among {candidates} on {HOST}; pass --broker-port")
+    raise RuntimeError(
+        f"no free port pair among {candidates} on {HOST}; pass --broker-port"
+    )
 
 
 def start_broker(home: Path, port: int) -> LocalBroker:

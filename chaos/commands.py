@@ -30,7 +30,8 @@ def build_export(*args: str) -> list[str]:
 def child_env(base: Mapping[str, str], settings: Mapping[str, str]) -> dict[str, str]:
     """``base`` without inherited service or proxy settings, plus ``settings``."""
     env = {
-        name: value for name, value in base.items()
+        name: value
+        for name, value in base.items()
         if not name.startswith(_DROPPED_PREFIXES) and name.lower() not in _DROPPED
     }
     env["NO_PROXY"] = env["no_proxy"] = f"{LOOPBACK},localhost"
@@ -43,4 +44,7 @@ def child_env(base: Mapping[str, str], settings: Mapping[str, str]) -> dict[str,
 def require_loopback(host: str, what: str) -> None:
     """Refuse any address but this machine's loopback."""
     if host not in (LOOPBACK, "localhost", "::1") and not host.startswith("127."):
-        raise ValueError(f"{what} must be on 127.0.0.1 (this tool targets only local servers), got {host!r}")
+        raise ValueError(
+            f"{what} must be on 127.0.0.1 (this tool targets only local servers), "
+            f"got {host!r}"
+        )

@@ -14,9 +14,27 @@ from typing import Any
 
 APP = {"client_id": "partsemble-chaos", "client_secret": "chaos-client-secret-value"}
 REALM_BASE = 9130357000000000
-TIMEZONES = ("America/Chicago", "Europe/Berlin", "UTC", "Asia/Tokyo", "America/Los_Angeles")
-PARTS = ("Steel frame", "Hub motor", "Battery pack", "Fastener kit", "Oak slab", "Steel leg",
-         "Hardwax oil", "Cable set", "Bearing", "Control board", "Wheel", "Seat")
+TIMEZONES = (
+    "America/Chicago",
+    "Europe/Berlin",
+    "UTC",
+    "Asia/Tokyo",
+    "America/Los_Angeles",
+)
+PARTS = (
+    "Steel frame",
+    "Hub motor",
+    "Battery pack",
+    "Fastener kit",
+    "Oak slab",
+    "Steel leg",
+    "Hardwax oil",
+    "Cable set",
+    "Bearing",
+    "Control board",
+    "Wheel",
+    "Seat",
+)
 GOODS = ("City e-scooter", "Dining table", "Cargo bike")
 
 COGS, WASTE, INVENTORY_ASSET = "80", "81", "82"
@@ -54,12 +72,23 @@ def _company(number: int, rng: random.Random, tag: str) -> Company:
     synced = number % 2 == 1
     prefix = f"C{number:02d}"
     components = tuple(
-        Product(f"{prefix}-p{i}", f"{prefix}-{i:03d}", name, str(10 + i) if synced else None,
-                Decimal(rng.randint(10_000, 2_500_000)) / 10_000)
+        Product(
+            f"{prefix}-p{i}",
+            f"{prefix}-{i:03d}",
+            name,
+            str(10 + i) if synced else None,
+            Decimal(rng.randint(10_000, 2_500_000)) / 10_000,
+        )
         for i, name in enumerate(PARTS, 1)
     )
     goods = tuple(
-        Product(f"{prefix}-g{i}", f"{prefix}-FG{i}", name, str(50 + i) if synced else None, Decimal(0))
+        Product(
+            f"{prefix}-g{i}",
+            f"{prefix}-FG{i}",
+            name,
+            str(50 + i) if synced else None,
+            Decimal(0),
+        )
         for i, name in enumerate(GOODS, 1)
     )
     return Company(
@@ -81,18 +110,27 @@ def emulator_seed(companies: list[Company]) -> dict[str, Any]:
 
 def _seed_company(company: Company) -> dict[str, Any]:
     if company.synced:
-        accounts = [_account(COGS, "Cost of Goods Sold", "Cost of Goods Sold"),
-                    _account(WASTE, "Inventory Shrinkage", "Cost of Goods Sold"),
-                    _account(INVENTORY_ASSET, "Inventory Asset", "Other Current Asset")]
+        accounts = [
+            _account(COGS, "Cost of Goods Sold", "Cost of Goods Sold"),
+            _account(WASTE, "Inventory Shrinkage", "Cost of Goods Sold"),
+            _account(INVENTORY_ASSET, "Inventory Asset", "Other Current Asset"),
+        ]
         items = [_item(p) for p in (*company.components, *company.finished_goods)]
     else:
-        accounts = [_account(BUILD_DEBIT, "Finished Goods Inventory", "Other Current Asset"),
-                    _account(BUILD_CREDIT, "Raw Materials Inventory", "Other Current Asset"),
-                    _account(PRODUCTION_WASTE, "Production Waste", "Expense")]
+        accounts = [
+            _account(BUILD_DEBIT, "Finished Goods Inventory", "Other Current Asset"),
+            _account(BUILD_CREDIT, "Raw Materials Inventory", "Other Current Asset"),
+            _account(PRODUCTION_WASTE, "Production Waste", "Expense"),
+        ]
         items = []
-    return {"realm_id": company.realm_id, "name": company.name,
-            "inventory_tracking": company.synced, "refresh_token": company.refresh_token,
-            "accounts": accounts, "items": items}
+    return {
+        "realm_id": company.realm_id,
+        "name": company.name,
+        "inventory_tracking": company.synced,
+        "refresh_token": company.refresh_token,
+        "accounts": accounts,
+        "items": items,
+    }
 
 
 def tenants_document(companies: list[Company]) -> dict[str, Any]:
@@ -102,15 +140,23 @@ def tenants_document(companies: list[Company]) -> dict[str, Any]:
 
 def _tenant(company: Company) -> dict[str, Any]:
     tenant: dict[str, Any] = {
-        "tenant_id": company.tenant_id, "realm_id": company.realm_id,
-        "export_mode": "AUTO", "timezone": company.timezone,
+        "tenant_id": company.tenant_id,
+        "realm_id": company.realm_id,
+        "export_mode": "AUTO",
+        "timezone": company.timezone,
         "connection": {"refresh_token": company.refresh_token},
     }
     if company.synced:
-        tenant.update(inventory_mode="SYNCED", cogs_account_id=COGS, waste_account_id=WASTE)
+        tenant.update(
+            inventory_mode="SYNCED", cogs_account_id=COGS, waste_account_id=WASTE
+        )
     else:
-        tenant.update(inventory_mode="PARTSEMBLE_ONLY", build_debit_account_id=BUILD_DEBIT,
-                      build_credit_account_id=BUILD_CREDIT, waste_account_id=PRODUCTION_WASTE)
+        tenant.update(
+            inventory_mode="PARTSEMBLE_ONLY",
+            build_debit_account_id=BUILD_DEBIT,
+            build_credit_account_id=BUILD_CREDIT,
+            waste_account_id=PRODUCTION_WASTE,
+        )
     return tenant
 
 
@@ -119,6 +165,13 @@ def _account(account_id: str, name: str, account_type: str) -> dict[str, Any]:
 
 
 def _item(product: Product) -> dict[str, Any]:
-    return {"Id": product.item_id, "Name": f"{product.name} {product.sku}", "Sku": product.sku,
-            "Type": "Inventory", "Active": True, "QtyOnHand": "1000000",
-            "InvStartDate": INVENTORY_START, "AssetAccountRef": {"value": INVENTORY_ASSET}}
+    return {
+        "Id": product.item_id,
+        "Name": f"{product.name} {product.sku}",
+        "Sku": product.sku,
+        "Type": "Inventory",
+        "Active": True,
+        "QtyOnHand": "1000000",
+        "InvStartDate": INVENTORY_START,
+        "AssetAccountRef": {"value": INVENTORY_ASSET},
+    }

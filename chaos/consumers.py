@@ -1,5 +1,5 @@
 """The consumer processes of a run (``build-export run``, one consumer group), and the
-killer that SIGKILLs one of them every few seconds and starts it again.
+killer that SIGKILLs one of them every few seconds (in storms) and starts it again.
 
 Each start of a slot writes its stderr to a log file of its own in the run's folder
 (``consumer-<slot>.<generation>.log``). A consumer that ends without being killed is
@@ -14,6 +14,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,7 @@ class ConsumerPool:
     kills: int = 0
     exits: list[Exit] = field(default_factory=list)
     stubborn: int = 0  # consumers that ignored SIGTERM at the end
+    before_kill: Callable[[int], None] | None = None  # told the pid about to be killed
     _slots: list[_Slot] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -69,6 +71,8 @@ class ConsumerPool:
             slot = rng.choice(running)
             assert slot.process is not None
             pid = slot.process.pid
+            if self.before_kill is not None:
+                self.before_kill(pid)
             slot.process.kill()
             slot.process.wait(10)
             self.kills += 1
@@ -85,16 +89,30 @@ class ConsumerPool:
                 if slot.exited_at is None:
                     assert slot.log_path is not None
                     slot.exited_at = time.monotonic()
-                    self.exits.append(Exit(slot.number, slot.generation, slot.process.returncode, slot.log_path))
-                    log.warning("consumer %d.%d exited with %d (see %s)", slot.number, slot.generation,
-                                slot.process.returncode, slot.log_path)
+                    self.exits.append(
+                        Exit(
+                            slot.number,
+                            slot.generation,
+                            slot.process.returncode,
+                            slot.log_path,
+                        )
+                    )
+                    log.warning(
+                        "consumer %d.%d exited with %d (see %s)",
+                        slot.number,
+                        slot.generation,
+                        slot.process.returncode,
+                        slot.log_path,
+                    )
                 if time.monotonic() - slot.exited_at >= REVIVE_DELAY_SECONDS:
                     self._start(slot)
 
     def stop_all(self, timeout: float = 60) -> None:
         """SIGTERM every consumer; SIGKILL those still running after ``timeout``."""
         with self._lock:
-            live = [s.process for s in self._slots if s.process and s.process.poll() is None]
+            live = [
+                s.process for s in self._slots if s.process and s.process.poll() is None
+            ]
             for process in live:
                 process.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + timeout
@@ -116,41 +134,46 @@ class ConsumerPool:
         slot.log_path = self.log_dir / f"consumer-{slot.number}.{slot.generation}.log"
         with slot.log_path.open("wb") as log_file:
             slot.process = subprocess.Popen(
-                build_export("--log-level", "INFO", "run"), stdin=subprocess.DEVNULL,
-                stdout=log_file, stderr=subprocess.STDOUT, env=self.env,
+                build_export("--log-level", "INFO", "run"),
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=self.env,
                 start_new_session=True,  # a Ctrl-C of the run reaches the run alone
             )
 
 
 class Killer(threading.Thread):
     """Kills a random consumer every ``interval`` seconds (drawn uniformly) while
-    killing is on, and restarts consumers that ended by themselves until stopped."""
+    ``storming`` says so, and starts again consumers that ended by themselves, until
+    stopped."""
 
-    def __init__(self, pool: ConsumerPool, interval: tuple[float, float], rng: random.Random) -> None:
+    def __init__(
+        self,
+        pool: ConsumerPool,
+        interval: tuple[float, float],
+        storming: Callable[[], bool],
+        rng: random.Random,
+    ) -> None:
         super().__init__(name="chaos-killer", daemon=True)
         self._pool = pool
         self._interval = interval
+        self._storming = storming
         self._rng = rng
-        self._killing = threading.Event()
         self._stopped = threading.Event()
 
-    def start_killing(self) -> None:
-        self._killing.set()
-
-    def stop_killing(self) -> None:
-        self._killing.clear()
-
     def stop(self) -> None:
-        self._killing.clear()
         self._stopped.set()
         if self.is_alive():
             self.join(timeout=30)
 
     def run(self) -> None:
-        next_kill = time.monotonic() + self._rng.uniform(*self._interval)
+        next_kill = None
         while not self._stopped.wait(0.25):
             self._pool.revive_exited()
-            if not self._killing.is_set():
+            if not self._storming():
+                next_kill = None
+            elif next_kill is None:
                 next_kill = time.monotonic() + self._rng.uniform(*self._interval)
             elif time.monotonic() >= next_kill:
                 pid = self._pool.kill_random(self._rng)

@@ -20,7 +20,9 @@ DISCOVERY_PATH = "/.well-known/openid_configuration"
 
 
 class EmulatorProcess:
-    def __init__(self, seed_path: Path, log_path: Path, port: int | None = None) -> None:
+    def __init__(
+        self, seed_path: Path, log_path: Path, port: int | None = None
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
         self._seed_path = seed_path
@@ -42,16 +44,33 @@ class EmulatorProcess:
         return self.url + "/_emulator/ledger"
 
     def start(self) -> None:
-        command = build_export("--log-level", "WARNING", "emulator", "--host", LOOPBACK,
-                               "--port", str(self.port), "--seed", str(self._seed_path))
+        command = build_export(
+            "--log-level",
+            "WARNING",
+            "emulator",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(self.port),
+            "--seed",
+            str(self._seed_path),
+        )
         with self._log_path.open("ab") as log_file:
-            self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
-                                             stderr=subprocess.STDOUT, env=child_env(os.environ, {}))
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=child_env(os.environ, {}),
+            )
         self._wait_healthy()
 
     def control(self, realm_id: str, controls: dict[str, Any]) -> dict[str, Any]:
-        reply = self._http.post(f"{self.url}/_emulator/companies/{realm_id}/controls",
-                                json=controls, timeout=10)
+        reply = self._http.post(
+            f"{self.url}/_emulator/companies/{realm_id}/controls",
+            json=controls,
+            timeout=10,
+        )
         reply.raise_for_status()
         result: dict[str, Any] = reply.json()
         return result
@@ -72,14 +91,19 @@ class EmulatorProcess:
         while time.monotonic() < deadline:
             assert self._process is not None
             if self._process.poll() is not None:
-                raise RuntimeError(f"the emulator exited at start; see {self._log_path}")
+                raise RuntimeError(
+                    f"the emulator exited at start; see {self._log_path}"
+                )
             try:
                 if self._http.get(f"{self.url}/_emulator/health", timeout=2).ok:
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"the emulator did not answer within {HEALTH_TIMEOUT_SECONDS} s; see {self._log_path}")
+        raise RuntimeError(
+            f"the emulator did not answer within {HEALTH_TIMEOUT_SECONDS} s; "
+            f"see {self._log_path}"
+        )
 
 
 def free_port() -> int:

@@ -5,7 +5,8 @@
      "builds": [{"build_id": "...", "tenant_id": "...", "realm_id": "...",
                  "build_number": "B-00042", "story": "approved after QA",
                  "exports": [{"kind": "BUILD", "outcome": "SYNCED",
-                              "transaction_type": "JournalEntry", "amount": "412.35"}]}],
+                              "transaction_type": "JournalEntry",
+                              "amount": "412.35"}]}],
      "run": {"consumer_kills": 41, "broker_restarts": 1, "wall_seconds": 612.4}}
 
 An export's ``outcome`` is SYNCED, FAILED (with ``error_code``) or NOT_EXPORTED. A

@@ -35,11 +35,13 @@ class Figures:
         found = []
         if self.settled < self.exports_expected:
             found.append(f"{self.exports_expected - self.settled} exports not settled")
-        for count, what in ((self.missing_transactions, "missing transactions"),
-                            (self.duplicate_transactions, "duplicate transactions"),
-                            (self.mismatches, "DB/ledger mismatches"),
-                            (self.missing_status_events, "missing status events"),
-                            (self.unbalanced_journal_entries, "unbalanced journal entries")):
+        for count, what in (
+            (self.missing_transactions, "missing transactions"),
+            (self.duplicate_transactions, "duplicate transactions"),
+            (self.mismatches, "DB/ledger mismatches"),
+            (self.missing_status_events, "missing status events"),
+            (self.unbalanced_journal_entries, "unbalanced journal entries"),
+        ):
             if count:
                 found.append(f"{count} {what}")
         return found
@@ -93,22 +95,32 @@ class Notes:
 
     def lines(self) -> list[str]:
         lines = [
-            f"note: status events read: {self.status_events} ({self.repeated_status_events} "
+            f"note: status events read: {self.status_events} "
+            f"({self.repeated_status_events} "
             "published more than once)",
             f"note: failures by code: {_counts(self.failure_codes)}",
             f"note: unexpected outcomes: {len(self.unexpected_outcomes)}",
-            f"note: transactions with wrong amounts or quantities: {len(self.wrong_amounts)}",
-            f"note: exports recorded that no build asked for: {self.unexpected_exports}",
-            f"note: ledger transactions naming no expected build: {self.stray_transactions}",
+            "note: transactions with wrong amounts or quantities: "
+            f"{len(self.wrong_amounts)}",
+            "note: exports recorded that no build asked for: "
+            f"{self.unexpected_exports}",
+            "note: ledger transactions naming no expected export: "
+            f"{self.stray_transactions}",
             f"note: consumers that exited without being killed: {self.consumer_exits}",
         ]
         if self.input_dead_letters is not None:
-            lines.append(f"note: malformed messages published: {self.malformed_published}, "
-                         f"dead-lettered (distinct offsets): {self.input_dead_letters}")
+            lines.append(
+                f"note: malformed messages published: {self.malformed_published}, "
+                f"dead-lettered (distinct offsets): {self.input_dead_letters}"
+            )
         if self.export_dead_letters is not None:
-            lines.append(f"note: failed exports dead-lettered: {self.export_dead_letters}")
+            lines.append(
+                f"note: failed exports dead-lettered: {self.export_dead_letters}"
+            )
         if self.outbox_unpublished is not None:
-            lines.append(f"note: outbox rows still unpublished: {self.outbox_unpublished}")
+            lines.append(
+                f"note: outbox rows still unpublished: {self.outbox_unpublished}"
+            )
         shown = [*self.unexpected_outcomes, *self.wrong_amounts, *self.examples][:15]
         return lines + [f"  e.g. {example}" for example in shown]
 

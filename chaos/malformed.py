@@ -14,8 +14,14 @@ from dataclasses import dataclass
 
 from producers.jsonl import encode_json
 
-KINDS = ("random_bytes", "registry_framing", "unknown_fingerprint", "truncated_body",
-         "negative_quantity", "unknown_tenant")
+KINDS = (
+    "random_bytes",
+    "registry_framing",
+    "unknown_fingerprint",
+    "truncated_body",
+    "negative_quantity",
+    "unknown_tenant",
+)
 
 
 @dataclass(frozen=True)
@@ -25,7 +31,9 @@ class RawMessage:
     what: str
 
 
-def make_malformed(count: int, template: dict[str, object], rng: random.Random) -> list[RawMessage]:
+def make_malformed(
+    count: int, template: dict[str, object], rng: random.Random
+) -> list[RawMessage]:
     """``count`` bad messages; ``template`` is any valid BuildStatusChanged event."""
     return [_one(KINDS[i % len(KINDS)], template, rng) for i in range(count)]
 

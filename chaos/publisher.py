@@ -43,8 +43,14 @@ class WavePlan:
         return sum(len(w) for w in self.waves)
 
 
-def plan_waves(builds: list[PlannedBuild], malformed: list[RawMessage], count: int,
-               rng: random.Random, duplicate_rate: float = 0.03, repeat_rate: float = 0.02) -> WavePlan:
+def plan_waves(
+    builds: list[PlannedBuild],
+    malformed: list[RawMessage],
+    count: int,
+    rng: random.Random,
+    duplicate_rate: float = 0.03,
+    repeat_rate: float = 0.02,
+) -> WavePlan:
     plan = WavePlan([[] for _ in range(count)])
     last = count - 1
     for build in builds:
@@ -68,21 +74,25 @@ def plan_waves(builds: list[PlannedBuild], malformed: list[RawMessage], count: i
 
 def publish(servers: str, topic: str, messages: list[Outgoing]) -> int:
     """Send ``messages``, resending those the broker did not acknowledge; returns how
-    many were acknowledged."""
+    many went out. A message still unacknowledged after ``SEND_ROUNDS`` stops the run:
+    the checker would blame the service for an export it never received."""
     producer = kafka_clients.producer(servers)
-    pending, acknowledged = list(messages), 0
+    pending = list(messages)
     try:
         for _ in range(SEND_ROUNDS):
-            futures = [(m, producer.send(topic, key=m.key, value=m.value)) for m in pending]
+            futures = [
+                (m, producer.send(topic, key=m.key, value=m.value)) for m in pending
+            ]
             producer.flush(timeout=SEND_TIMEOUT_SECONDS)
             pending = [m for m, future in futures if not _acknowledged(future)]
-            acknowledged += len(futures) - len(pending)
             if not pending:
-                break
-            log.warning("%d messages not acknowledged; sending them again", len(pending))
+                return len(messages)
+            log.warning(
+                "%d messages not acknowledged; sending them again", len(pending)
+            )
     finally:
         producer.close(timeout=10)
-    return acknowledged
+    raise RuntimeError(f"{len(pending)} messages could not be published to {topic}")
 
 
 def _acknowledged(future: object) -> bool:

@@ -57,9 +57,15 @@ def read_ledger(url: str) -> dict[str, Any]:
 
 
 def read_topic(bootstrap: str, topic: str, timeout: float = 120) -> list[TopicRecord]:
-    """Every record of ``topic`` from the beginning to the end offsets seen at the start."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             client_id="chaos-checker", request_timeout_ms=30000)
+    """Every record of ``topic``, from the beginning to the end offsets it had when
+    reading began."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        client_id="chaos-checker",
+        request_timeout_ms=30000,
+    )
     deadline = time.monotonic() + timeout
     try:
         partitions = _partitions(consumer, topic, deadline)
@@ -71,13 +77,17 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 120) -> list[TopicRe
             if time.monotonic() > deadline:
                 raise TimeoutError(f"reading {topic} took longer than {timeout:g} s")
             for batch in consumer.poll(timeout_ms=1000).values():
-                records += [TopicRecord(r.key, r.value, _headers(r.headers)) for r in batch]
+                records += [
+                    TopicRecord(r.key, r.value, _headers(r.headers)) for r in batch
+                ]
         return records
     finally:
         consumer.close()
 
 
-def _partitions(consumer: KafkaConsumer, topic: str, deadline: float) -> list[TopicPartition]:
+def _partitions(
+    consumer: KafkaConsumer, topic: str, deadline: float
+) -> list[TopicPartition]:
     while True:
         numbers = consumer.partitions_for_topic(topic)
         if numbers:
@@ -88,7 +98,9 @@ def _partitions(consumer: KafkaConsumer, topic: str, deadline: float) -> list[To
 
 
 def _headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
-    return {name: (value or b"").decode("utf-8", "replace") for name, value in headers or []}
+    return {
+        name: (value or b"").decode("utf-8", "replace") for name, value in headers or []
+    }
 
 
 class AvroFrames:
@@ -108,8 +120,8 @@ class AvroFrames:
         schema = self._by_fingerprint.get(data[2:10])
         if schema is None:
             return None
-        record: dict[str, Any] = schemaless_reader(io.BytesIO(data[10:]), schema, None)
-        return record
+        record = schemaless_reader(io.BytesIO(data[10:]), schema, None)
+        return record if isinstance(record, dict) else None
 
 
 def _crc64_table() -> list[int]:
@@ -144,7 +156,8 @@ class Database:
 
     def export_states(self, tenant_ids: list[str]) -> list[ExportState]:
         statement = text(
-            "SELECT build_id, kind, state, transaction_type, transaction_id, error_code, "
+            "SELECT build_id, kind, state, transaction_type, transaction_id, "
+            "error_code, "
             "error_message FROM exports WHERE tenant_id IN :tenants"
         ).bindparams(bindparam("tenants", expanding=True))
         with self._engine.connect() as connection:
@@ -153,7 +166,8 @@ class Database:
 
     def unpublished_outbox(self, topics: list[str]) -> int:
         statement = text(
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL AND topic IN :topics"
+            "SELECT count(*) FROM outbox "
+            "WHERE published_at IS NULL AND topic IN :topics"
         ).bindparams(bindparam("topics", expanding=True))
         with self._engine.connect() as connection:
             return int(connection.execute(statement, {"topics": topics}).scalar_one())
