@@ -22,10 +22,16 @@ def explain(fault: Fault, request: AccountingRequest | None = None) -> ExportFai
             "QBO_CLIENT_SECRET, then retry the export. The companies' connections are "
             "unchanged.",
         )
-    if fault.code == "CONNECTION_EXPIRED" or fault.action is Action.REFRESH_TOKEN:
+    if fault.code == "CONNECTION_EXPIRED":
         return NeedsPerson(
             "CONNECTION_EXPIRED",
             f"The QuickBooks connection has expired or was revoked: {_RECONNECT}",
+        )
+    if fault.action is Action.REFRESH_TOKEN:
+        # The refresh itself worked; QuickBooks refused the new token too. That passes.
+        return RetryLater(
+            f"QB_{fault.code}",
+            "QuickBooks refused a freshly refreshed access token.",
         )
     if fault.action is Action.THROTTLED:
         return RetryLater("QB_3001", "QuickBooks is throttling this company.")

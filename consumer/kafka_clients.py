@@ -45,6 +45,10 @@ def consumer(servers: str, group_id: str, topics: list[str]) -> KafkaConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=100,
+            # A member that dies (SIGKILL, lost host) holds its partitions this long
+            # before the group moves them; kafka-python's default is 45 s.
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=3_000,
         )
     except KafkaTimeoutError as exc:
         raise ConfigurationError(_no_broker(servers)) from exc

@@ -1,12 +1,17 @@
 """The outbox relay: publishes committed outbox rows to Kafka, then marks them sent.
 
-A row is marked only after the broker acknowledged it, so a crash in between sends it
-again (at least once); consumers of the status topic de-duplicate by event id.
+Each relay claims the rows it publishes, so several consumer processes do not send the
+same rows. A row is marked only after the broker acknowledged it, so a crash in between
+sends it again (at least once); consumers of the status topic de-duplicate by event id.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
+from datetime import timedelta
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -14,6 +19,9 @@ from kafka.errors import KafkaError
 from consumer.store import Store
 
 log = logging.getLogger(__name__)
+
+# A relay that dies with rows claimed frees them after this; another relay sends them.
+CLAIM = timedelta(seconds=60)
 
 
 class OutboxRelay:
@@ -23,11 +31,14 @@ class OutboxRelay:
         self._store = store
         self._producer = producer
         self._timeout = timeout_seconds
+        self._owner = (
+            f"relay:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        )
 
     def flush(self) -> int:
         """Publish everything not yet published; returns how many rows went out."""
         sent = 0
-        while rows := self._store.unpublished():
+        while rows := self._store.claim_unpublished(self._owner, CLAIM):
             futures, done = [], []
             for row in rows:
                 try:

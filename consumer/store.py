@@ -202,6 +202,9 @@ class OutboxRow(Base):
     published_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), index=True
     )
+    # The relay publishing it now, until when: each row goes out through one process.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     def header_list(self) -> list[tuple[str, bytes]]:
         return [
@@ -471,6 +474,43 @@ class Store:
                 .where(OutboxRow.published_at.is_(None))
                 .order_by(OutboxRow.id)
                 .limit(limit)
+            )
+            return list(s.scalars(query))
+
+    def claim_unpublished(
+        self, owner: str, lease: timedelta, limit: int = 500
+    ) -> list[OutboxRow]:
+        """Claim up to ``limit`` unpublished rows for one relay, oldest first; rows
+        another relay holds are left to it until its claim runs out."""
+        now = utcnow()
+        free = (
+            OutboxRow.published_at.is_(None),
+            or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
+        )
+        with self.begin() as s:
+            candidates = list(
+                s.scalars(
+                    select(OutboxRow.id)
+                    .where(*free)
+                    .order_by(OutboxRow.id)
+                    .limit(limit)
+                )
+            )
+        claimed = []
+        with self.begin() as s:
+            for row_id in candidates:
+                taken = s.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id == row_id, *free)
+                    .values(claimed_by=owner, claimed_until=now + lease)
+                )
+                if cast(CursorResult[Any], taken).rowcount == 1:
+                    claimed.append(row_id)
+        with self.begin() as s:
+            query = (
+                select(OutboxRow)
+                .where(OutboxRow.id.in_(claimed))
+                .order_by(OutboxRow.id)
             )
             return list(s.scalars(query))
 

@@ -42,10 +42,6 @@ SHORT_RUN = Options(
     throttled_companies=1,
     throttle_seconds=20.0,
     time_limit=240.0,
-    # A 401 right after a successful token refresh fails an export for good today, as
-    # if the connection were revoked; put auth_401 back once that is retried instead
-    # (`make chaos` keeps it).
-    error_rates=(("auth_401", 0.0),),
 )
 DATABASE = (
     "postgresql" if os.environ.get("BUILD_EXPORT_TEST_POSTGRES_URL") else "sqlite"

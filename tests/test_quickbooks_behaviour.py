@@ -567,3 +567,14 @@ def test_a_build_id_of_another_company_is_refused(harness, emulator):
         in dict(letter.header_list())["dlt.error.message"].decode()
     )
     assert harness.export(build["build_id"]).tenant_id == "journal"
+
+
+def test_a_refreshed_token_refused_again_is_retried_not_disconnected(harness, emulator):
+    _warm_up(harness)
+    build = journal_build()
+    harness.submit(build)
+    emulator.control(JOURNAL, fail_next=[{"status": 401, "code": "3200"}] * 2)
+    harness.drain()
+    row = harness.export(build["build_id"])
+    assert (row.state, row.scheduled_retries) == ("SYNCED", 1)
+    assert harness.store.connection_status("journal") == "CONNECTED"

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from consumer.errors import ConfigurationError
 from consumer.model import ExportMode, InventoryMode, TenantSettings
@@ -349,3 +349,26 @@ def test_processes_starting_together_on_an_empty_database_all_open_it(
     ]
     errors = [p.communicate(timeout=60)[1] for p in starts]
     assert [p.returncode for p in starts] == [0, 0, 0, 0], errors
+
+
+def test_two_relays_never_claim_the_same_outbox_rows(store):
+    with store.begin() as s:
+        s.add_all([outbox_row("status", f"b-{i}", b"v") for i in range(6)])
+
+    first = store.claim_unpublished("relay-a", timedelta(seconds=60), limit=4)
+    second = store.claim_unpublished("relay-b", timedelta(seconds=60))
+    assert len(first) == 4 and len(second) == 2
+    assert not {r.id for r in first} & {r.id for r in second}
+    assert store.claim_unpublished("relay-c", timedelta(seconds=60)) == []
+
+    # A relay that died frees its rows once its claim runs out.
+    with store.begin() as s:
+        s.execute(
+            update(OutboxRow).values(
+                claimed_until=datetime.now(UTC) - timedelta(seconds=1)
+            )
+        )
+    store.mark_published([r.id for r in second])
+    assert [
+        r.id for r in store.claim_unpublished("relay-c", timedelta(seconds=60))
+    ] == [r.id for r in first]
