@@ -19,21 +19,13 @@ from consumer import kafka_clients, runner, tenants
 from consumer.config import Config, Topics
 from consumer.emulator import Emulator
 from consumer.quickbooks_client import QuickBooksApp
-from consumer.recording import SETTLED
+from consumer.recording import SETTLED, STATUS_WORDS
 from consumer.store import ExportRow, Store
 from consumer.table import render
 from consumer.topics import ensure_topics
 from producers import demo_builds, jsonl
 
 SETTLE_TIMEOUT_SECONDS = 180
-
-_STATUS_WORDS = {
-    "SYNCED": "Synced",
-    "FAILED": "Failed",
-    "NOT_EXPORTED": "Not exported",
-    "WAITING": "Pending export",
-    "EXPORTING": "Exporting",
-}
 
 
 def run_demo(config: Config) -> int:
@@ -136,7 +128,7 @@ def _table(store: Store, builds: list[demo_builds.DemoBuild]) -> str:
                     "company": build.tenant_id,
                     "what happened": build.story,
                     "kind": row.kind if row else "",
-                    "status": _STATUS_WORDS.get(row.state, row.state)
+                    "status": STATUS_WORDS.get(row.state, row.state)
                     if row
                     else "not seen",
                     "reference": row.reference

@@ -25,6 +25,7 @@ from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from consumer import prerequisites, translate
 from consumer.connections import Connections
@@ -184,12 +185,8 @@ class ExportWorker:
         settings = self._store.tenant(rows[0].tenant_id) if rows else None
         with self._store.begin() as s:
             for claimed in rows:
-                row = s.get(ExportRow, claimed.id)
-                if (
-                    row is not None
-                    and row.state == EXPORTING
-                    and row.request_id == claimed.request_id
-                ):
+                row = _attempt(s, claimed.id, claimed.request_id)
+                if row is not None:
                     self._recorder.failed(
                         s, row, failure, settings.realm_id if settings else None
                     )
@@ -416,12 +413,8 @@ class ExportWorker:
         when = self._recorder.clock() + timedelta(seconds=delay)
         with self._store.begin() as s:
             for job in jobs:
-                row = s.get(ExportRow, job.row_id)
-                if (
-                    row is not None
-                    and row.state == EXPORTING
-                    and row.request_id == job.request_id
-                ):
+                row = _attempt(s, job.row_id, job.request_id)
+                if row is not None:
                     row.next_attempt_at = when
                     row.scheduled_retries += 1 if count else 0
                     row.lease_owner = row.lease_until = None
@@ -436,12 +429,8 @@ class ExportWorker:
         for job in jobs:
             outcome = outcome_of(job)
             with self._store.begin() as s:
-                row = s.get(ExportRow, job.row_id)
-                if (
-                    row is None
-                    or row.state != EXPORTING
-                    or row.request_id != job.request_id
-                ):
+                row = _attempt(s, job.row_id, job.request_id)
+                if row is None:
                     continue  # settled elsewhere, or a newer attempt began
                 if isinstance(outcome, ExportFailure):
                     if isinstance(outcome, RetryLater) and row.scheduled_retries < len(
@@ -497,6 +486,15 @@ class ExportWorker:
                             "reference": row.reference,
                         },
                     )
+
+
+def _attempt(s: Session, row_id: int, request_id: str | None) -> ExportRow | None:
+    """The export, if this attempt of it is still under way (not settled elsewhere,
+    and no newer attempt begun)."""
+    row = s.get(ExportRow, row_id)
+    if row is None or row.state != EXPORTING or row.request_id != request_id:
+        return None
+    return row
 
 
 def _batch_outcome(

@@ -12,19 +12,11 @@ from typing import Any
 
 from consumer import codec
 from consumer.errors import ConfigurationError
-from consumer.recording import FAILED, WAITING
+from consumer.recording import FAILED, STATUS_WORDS, WAITING
 from consumer.schemas import EXPORT_COMMAND
 from consumer.service import refuse
 from consumer.store import ExportRow, Store
 from consumer.table import render
-
-_STATUS_WORDS = {
-    "SYNCED": "Synced",
-    "FAILED": "Failed",
-    "NOT_EXPORTED": "Not exported",
-    "WAITING": "Pending export",
-    "EXPORTING": "Exporting",
-}
 
 
 @dataclass(frozen=True)
@@ -158,7 +150,7 @@ def status_rows(
 def render_status(rows: list[dict[str, Any]], as_json: bool) -> str:
     if as_json:
         return json.dumps(rows, indent=2)
-    shown = [{**r, "status": _STATUS_WORDS.get(r["status"], r["status"])} for r in rows]
+    shown = [{**r, "status": STATUS_WORDS.get(r["status"], r["status"])} for r in rows]
     return render(
         [
             "build",

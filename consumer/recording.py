@@ -23,6 +23,14 @@ SYNCED = "SYNCED"
 FAILED = "FAILED"
 NOT_EXPORTED = "NOT_EXPORTED"
 SETTLED = (SYNCED, FAILED, NOT_EXPORTED)
+# How each state reads to a person.
+STATUS_WORDS = {
+    SYNCED: "Synced",
+    FAILED: "Failed",
+    NOT_EXPORTED: "Not exported",
+    WAITING: "Pending export",
+    EXPORTING: "Exporting",
+}
 
 
 class Recorder:
