@@ -138,7 +138,9 @@ class ConsumerPool:
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
-                env=self.env,
+                # A stable name per slot: a restarted consumer takes its partitions
+                # straight back instead of waiting for a rebalance.
+                env={**self.env, "BUILD_EXPORT_INSTANCE_ID": f"consumer-{slot.number}"},
                 start_new_session=True,  # a Ctrl-C of the run reaches the run alone
             )
 

@@ -53,6 +53,9 @@ class Config:
     home: Path
     quickbooks: QuickBooksApp | None
     retry_policy: RetryPolicy = RetryPolicy()
+    # A stable name for this process in its group (e.g. the pod's name): a restarted
+    # process takes its partitions straight back, without a rebalance.
+    instance_id: str | None = None
 
     def require_quickbooks(self) -> QuickBooksApp:
         if self.quickbooks is None:
@@ -138,6 +141,7 @@ def load(config_file: str | None = None, env: dict[str, str] | None = None) -> C
         home=home,
         quickbooks=_quickbooks(values),
         retry_policy=_retry_policy(values.get("BUILD_EXPORT_RETRY_DELAYS")),
+        instance_id=(values.get("BUILD_EXPORT_INSTANCE_ID") or "").strip() or None,
     )
 
 

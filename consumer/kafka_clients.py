@@ -35,7 +35,9 @@ def producer(servers: str) -> KafkaProducer:
         raise ConfigurationError(_no_broker(servers)) from exc
 
 
-def consumer(servers: str, group_id: str, topics: list[str]) -> KafkaConsumer:
+def consumer(
+    servers: str, group_id: str, topics: list[str], instance_id: str | None = None
+) -> KafkaConsumer:
     require_broker(servers)
     try:
         client = KafkaConsumer(
@@ -49,6 +51,7 @@ def consumer(servers: str, group_id: str, topics: list[str]) -> KafkaConsumer:
             # before the group moves them; kafka-python's default is 45 s.
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
+            group_instance_id=instance_id,
         )
     except KafkaTimeoutError as exc:
         raise ConfigurationError(_no_broker(servers)) from exc

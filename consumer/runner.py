@@ -75,6 +75,7 @@ def run(
         servers,
         config.group_id,
         [config.topics.builds, config.topics.commands, config.topics.settings],
+        config.instance_id,
     )
 
     stopping: list[bool] = []
