@@ -54,4 +54,4 @@ clean:
 .PHONY: chaos
 chaos: install
 	$(BIN)/python -m chaos.run --builds 5000 --companies 20 --consumers 2 \
-		--kill-every 3-6 --broker-restart
+		--kill-every 3-6 --calm 0 --broker-restart
